@@ -1,0 +1,1 @@
+"""Signoff backend: the FastAPI app, its services, auth, CLI and migrations."""

@@ -1,0 +1,66 @@
+"""The FastAPI application: routers, error shape, limits, metrics and background work."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from backend import schema
+from backend.db import get_engine, is_sqlite
+from backend.errors import install_error_handlers
+from backend.limits import BodySizeLimit
+from backend.logging import configure_logging
+from backend.metrics import MetricsMiddleware, metrics_endpoint
+from backend.routes import admin, agents, health, proposals, review
+from backend.services.expiry import Sweeper
+from backend.services.notify import PgListener
+from backend.settings import get_settings
+
+
+class SchemaOutOfDate(RuntimeError):
+    pass
+
+
+def check_schema() -> None:
+    engine = get_engine()
+    current, head = schema.current_revision(engine), schema.head_revision()
+    if current != head:
+        raise SchemaOutOfDate(
+            f"The database schema is at {current or 'nothing'} but this version needs {head}. "
+            "Run 'signoff migrate' first."
+        )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    check_schema()
+    sweeper = Sweeper(settings.expiry_sweep_seconds)
+    sweeper.start()
+    listener = None if is_sqlite(settings.database_url) else PgListener(settings.database_url)
+    if listener:
+        listener.start()
+    try:
+        yield
+    finally:
+        sweeper.stop()
+        if listener:
+            listener.stop()
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    app = FastAPI(
+        title="Signoff",
+        version="0.1.0",
+        description="Human approval for the actions of AI agents.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for router in (proposals.router, review.router, agents.router, admin.router, health.router):
+        app.include_router(router)
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

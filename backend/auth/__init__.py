@@ -1,0 +1,1 @@
+"""Who is calling: agents by API key, people by OIDC ID token."""

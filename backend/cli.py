@@ -1,0 +1,258 @@
+"""`signoff`: the one command line. Works on the database directly, so an operator can
+bootstrap a fresh install (migrate, create an agent and its key) without a login."""
+
+import json
+import sys
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from backend import schema
+from backend.db import get_engine, read_session, transaction
+from backend.errors import ApiError
+from backend.services import agents as agent_service
+from backend.services import audit, keys
+from models.agents import AgentCreate, ApiKeyCreate, Dial
+
+app = typer.Typer(help="Signoff: human approval for the actions of AI agents.", no_args_is_help=True)
+agents_app = typer.Typer(help="Create and manage agents.", no_args_is_help=True)
+keys_app = typer.Typer(help="Mint and revoke agents' API keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+dial_app = typer.Typer(help="Autonomy dials.", no_args_is_help=True)
+app.add_typer(agents_app, name="agents")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+app.add_typer(dial_app, name="dial")
+
+out = Console()
+err = Console(stderr=True)
+OPERATOR = "system:cli"
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def emit(data: Any, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, default=str, indent=2) + "\n")
+    else:
+        out.print(data)
+
+
+def _guard() -> None:
+    """Refuse to work on a schema this code does not match."""
+    try:
+        if not schema.is_current(get_engine()):
+            fail("The database schema is out of date. Run 'signoff migrate' first.")
+    except OperationalError as exc:
+        fail(f"Cannot reach the database: {exc.orig}")
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema to this version."""
+    try:
+        schema.upgrade(get_engine())
+    except SQLAlchemyError as exc:
+        fail(f"Migration failed: {exc}")
+    err.print(f"Schema at {schema.current_revision(get_engine())}.")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Run the HTTP API (refuses to start on an out-of-date schema)."""
+    import uvicorn
+
+    _guard()
+    uvicorn.run(
+        "backend.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@agents_app.command("create")
+def agents_create(
+    name: str,
+    grant: Annotated[
+        list[str] | None, typer.Option("--grant", help="Action type to grant (repeatable).")
+    ] = None,
+    dial: Annotated[list[str] | None, typer.Option("--dial", help="ACTION_TYPE=MODE (repeatable).")] = None,
+    owner: Annotated[str, typer.Option(help="Who answers for this agent.")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an agent, granted the given action types."""
+    _guard()
+    dials: dict[str, Dial] = {}
+    for item in dial or []:
+        action, sep, mode = item.partition("=")
+        if not sep or mode not in Dial.__members__:
+            fail(
+                f"--dial takes ACTION_TYPE=MODE with MODE one of {', '.join(Dial.__members__)}; got {item!r}."
+            )
+        dials[action] = Dial(mode)
+    try:
+        spec = AgentCreate(name=name, owner=owner, grants=grant or [], dials=dials)
+    except ValueError as exc:
+        fail(f"Invalid agent: {exc}")
+    with _api_errors(), transaction() as session:
+        view = agent_service.create(session, spec, OPERATOR)
+    emit(view, as_json) if as_json else out.print(f"Created agent {view['name']} ({view['id']}).")
+
+
+@agents_app.command("list")
+def agents_list(as_json: JsonFlag = False) -> None:
+    """List agents."""
+    _guard()
+    with read_session() as session:
+        page = agent_service.list_agents(session, limit=agent_service.MAX_LIMIT)
+    if as_json:
+        emit(page["items"], True)
+        return
+    table = Table("name", "id", "suspended", "grants")
+    for a in page["items"]:
+        table.add_row(
+            a["name"],
+            a["id"],
+            "yes" if a["suspended"] else "no",
+            ", ".join(f"{g['action_type']}={g['dial']}" for g in a["grants"]),
+        )
+    out.print(table)
+
+
+def _set_suspended(name: str, suspended: bool, reason: str, as_json: bool) -> None:
+    _guard()
+    with _api_errors(), transaction() as session:
+        view = agent_service.set_suspended(
+            session, agent_service.find(session, name), suspended, OPERATOR, reason
+        )
+    emit(view, True) if as_json else out.print(f"{view['name']}: {'suspended' if suspended else 'resumed'}.")
+
+
+@agents_app.command("suspend")
+def agents_suspend(name: str, reason: Annotated[str, typer.Option()] = "", as_json: JsonFlag = False) -> None:
+    """Suspend an agent: every request it makes is refused."""
+    _set_suspended(name, True, reason, as_json)
+
+
+@agents_app.command("resume")
+def agents_resume(name: str, reason: Annotated[str, typer.Option()] = "", as_json: JsonFlag = False) -> None:
+    """Resume a suspended agent."""
+    _set_suspended(name, False, reason, as_json)
+
+
+@dial_app.command("set")
+def dial_set(
+    agent: str,
+    action_type: str,
+    mode: str,
+    reason: Annotated[str, typer.Option()] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Set an agent's dial for one action type: observe, draft, approve or execute."""
+    _guard()
+    if mode not in Dial.__members__:
+        fail(f"MODE must be one of {', '.join(Dial.__members__)}; got {mode!r}.")
+    with _api_errors(), transaction() as session:
+        view = agent_service.set_dial(
+            session, agent_service.find(session, agent), action_type, Dial(mode), OPERATOR, reason
+        )
+    emit(view, True) if as_json else out.print(f"{view['name']}: {action_type} dial set to {mode}.")
+
+
+@keys_app.command("create")
+def keys_create(
+    agent: str,
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+    expires_in_days: Annotated[int | None, typer.Option(help="Days until the key expires.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Mint an API key for an agent. The key is printed once and never again."""
+    _guard()
+    try:
+        spec = ApiKeyCreate(name=name, expires_in_days=expires_in_days)
+    except ValueError as exc:
+        fail(f"Invalid key options: {exc}")
+    with _api_errors(), transaction() as session:
+        created = keys.create_key(session, agent_service.find(session, agent), spec, OPERATOR)
+    if as_json:
+        emit(created.model_dump(mode="json"), True)
+    else:
+        out.print(f"Key {created.id} for {agent} (expires {created.expires_at:%Y-%m-%d}). Store it now:")
+        sys.stdout.write(created.key + "\n")
+
+
+@keys_app.command("list")
+def keys_list(agent: str, as_json: JsonFlag = False) -> None:
+    """List an agent's keys (never the secrets)."""
+    _guard()
+    with _api_errors(), read_session() as session:
+        rows = keys.list_keys(session, agent_service.find(session, agent))
+    data = [r.model_dump(mode="json") for r in rows]
+    if as_json:
+        emit(data, True)
+        return
+    table = Table("id", "prefix", "name", "expires", "revoked")
+    for k in data:
+        table.add_row(k["id"], k["prefix"], k["name"], k["expires_at"] or "-", k["revoked_at"] or "-")
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(agent: str, key_id: str, as_json: JsonFlag = False) -> None:
+    """Revoke one of an agent's keys, effective at once."""
+    _guard()
+    with _api_errors(), transaction() as session:
+        revoked = keys.revoke_key(session, agent_service.find(session, agent), key_id, OPERATOR)
+    emit(revoked.model_dump(mode="json"), True) if as_json else out.print(f"Revoked key {key_id}.")
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: JsonFlag = False) -> None:
+    """Walk the hash chain and name the first broken link (exit 1 if any)."""
+    _guard()
+    with read_session() as session:
+        result = audit.verify(session)
+    if as_json:
+        emit(result.model_dump(mode="json"), True)
+    elif result.ok:
+        out.print(f"[green]ok[/green]: {result.events} events, chain intact.")
+    else:
+        err.print(
+            f"[red]broken[/red] at event {result.first_bad} (after {result.events} events): {result.reason}"
+        )
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+class _api_errors:
+    """Turn a service's ApiError into a one-line CLI error with a non-zero exit."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, _tb: Any) -> bool:
+        if isinstance(exc, ApiError):
+            fail(exc.message, 2)
+        if isinstance(exc, SQLAlchemyError):
+            fail(f"Database error: {exc.__class__.__name__}")
+        return False
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""HTTP routers, one per domain. Thin: they call services and shape responses."""

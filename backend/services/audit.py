@@ -1,0 +1,188 @@
+"""The tamper-evident audit trail.
+
+Services call :func:`record` inside their transaction; the events are chained and
+written just before that transaction commits (a ``before_commit`` hook), so a state
+change and its audit event land together or not at all. The chain's tip lives in
+``audit_head``; updating that row takes its lock, which serialises appends across
+API replicas on PostgreSQL (SQLite's ``BEGIN IMMEDIATE`` already does).
+"""
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Session
+
+from models.audit import AuditEvent, AuditHead, AuditVerification
+from models.common import new_id, utcnow
+
+GENESIS = "0" * 64
+_PENDING = "signoff_audit_pending"
+
+
+@dataclass
+class _Pending:
+    actor: str
+    action: str
+    subject: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def record(
+    session: Session, actor: str, action: str, subject: str = "", data: dict[str, Any] | None = None
+) -> None:
+    """Queue one audit event; it is written when ``session`` commits."""
+    session.info.setdefault(_PENDING, []).append(_Pending(actor, action, subject, data or {}))
+
+
+def canonical_at(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def compute_hash(
+    prev_hash: str,
+    *,
+    seq: int,
+    id: str,
+    at: datetime,
+    actor: str,
+    action: str,
+    subject: str,
+    data: dict[str, Any],
+) -> str:
+    body = {
+        "seq": seq,
+        "id": id,
+        "at": canonical_at(at),
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "data": data,
+    }
+    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
+
+
+@event.listens_for(OrmSession, "before_commit")
+def _write_pending(session: OrmSession) -> None:
+    pending: list[_Pending] = session.info.pop(_PENDING, [])
+    if not pending:
+        return
+    session.flush()
+    # Take the tip's row lock (no-op contention on SQLite, where the write lock is held).
+    head = session.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+    ).one()
+    seq, prev = head.seq, head.hash
+    rows = []
+    for item in pending:
+        seq += 1
+        at = utcnow()
+        # JSON round trip so the hash covers exactly what the database will hand back.
+        data = orjson.loads(orjson.dumps(item.data, option=orjson.OPT_UTC_Z))
+        ident = new_id()
+        digest = compute_hash(
+            prev,
+            seq=seq,
+            id=ident,
+            at=at,
+            actor=item.actor,
+            action=item.action,
+            subject=item.subject,
+            data=data,
+        )
+        rows.append(
+            {
+                "seq": seq,
+                "id": ident,
+                "at": at,
+                "actor": item.actor,
+                "action": item.action,
+                "subject": item.subject,
+                "data": data,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    session.execute(AuditEvent.__table__.insert(), rows)  # type: ignore[attr-defined]
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev))
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _drop_pending(session: OrmSession) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def record_now(actor: str, action: str, subject: str = "", data: dict[str, Any] | None = None) -> None:
+    """Write one event in a transaction of its own (refusals that store nothing else)."""
+    from backend.db import transaction
+
+    with transaction() as session:
+        record(session, actor, action, subject, data)
+
+
+def iter_events(session: Session, batch: int = 1000) -> Iterator[AuditEvent]:
+    """All events in chain order, a batch at a time so memory stays flat."""
+    last = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+
+
+def verify(session: Session) -> AuditVerification:
+    """Walk the chain from genesis and name the first event that does not hold."""
+    prev, expected_seq, count = GENESIS, 1, 0
+    for ev in iter_events(session):
+        count += 1
+        if ev.seq != expected_seq:
+            return AuditVerification(
+                ok=False,
+                events=count,
+                first_bad=ev.id,
+                reason=f"sequence gap: expected {expected_seq}, found {ev.seq}",
+            )
+        if ev.prev_hash != prev:
+            return AuditVerification(
+                ok=False,
+                events=count,
+                first_bad=ev.id,
+                reason="prev_hash does not match the event before it",
+            )
+        digest = compute_hash(
+            prev,
+            seq=ev.seq,
+            id=ev.id,
+            at=ev.at,
+            actor=ev.actor,
+            action=ev.action,
+            subject=ev.subject,
+            data=ev.data,
+        )
+        if digest != ev.hash:
+            return AuditVerification(
+                ok=False,
+                events=count,
+                first_bad=ev.id,
+                reason="hash does not match the event's content",
+            )
+        prev, expected_seq = ev.hash, expected_seq + 1
+    head = session.get(AuditHead, 1)
+    if head is not None and (head.seq != count or head.hash != prev):
+        return AuditVerification(
+            ok=False,
+            events=count,
+            first_bad=None,
+            reason=f"chain ends at event {count} but the head records {head.seq}: events were removed",
+        )
+    return AuditVerification(ok=True, events=count)

@@ -1,0 +1,78 @@
+"""API keys: minted once, stored as hashes, checked on every agent request."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlmodel import Session, select
+
+from backend.errors import ApiError, not_found
+from backend.services import audit
+from backend.settings import get_settings
+from models.agents import Agent, ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
+from models.common import utcnow
+
+PREFIX = "so_"
+_UNAUTHENTICATED = {"WWW-Authenticate": 'Bearer realm="signoff"'}
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(session: Session, agent: Agent, spec: ApiKeyCreate, actor: str) -> ApiKeyCreated:
+    key = PREFIX + secrets.token_urlsafe(32)
+    days = spec.expires_in_days or get_settings().api_key_days
+    row = ApiKey(
+        agent_id=agent.id,
+        key_hash=hash_key(key),
+        prefix=key[:10],
+        name=spec.name,
+        scopes=spec.scopes,
+        expires_at=utcnow() + timedelta(days=days),
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "key.created",
+        f"agent:{agent.id}",
+        {"key_id": row.id, "prefix": row.prefix, "expires_at": row.expires_at, "scopes": row.scopes},
+    )
+    return ApiKeyCreated(**ApiKeyPublic.model_validate(row, from_attributes=True).model_dump(), key=key)
+
+
+def revoke_key(session: Session, agent: Agent, key_id: str, actor: str) -> ApiKeyPublic:
+    row = session.get(ApiKey, key_id)
+    if row is None or row.agent_id != agent.id:
+        raise not_found("API key", key_id)
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.add(row)
+        audit.record(session, actor, "key.revoked", f"agent:{agent.id}", {"key_id": row.id})
+    return ApiKeyPublic.model_validate(row, from_attributes=True)
+
+
+def list_keys(session: Session, agent: Agent) -> list[ApiKeyPublic]:
+    rows = session.exec(
+        select(ApiKey).where(ApiKey.agent_id == agent.id).order_by(ApiKey.created_at)  # type: ignore[arg-type]
+    ).all()
+    return [ApiKeyPublic.model_validate(r, from_attributes=True) for r in rows]
+
+
+def authenticate(session: Session, key: str) -> tuple[Agent, ApiKey]:
+    """The agent behind a key, or 401 saying why (never which part of the key was wrong)."""
+    if not key.startswith(PREFIX):
+        raise ApiError(401, "invalid_api_key", "The API key is not valid.", headers=_UNAUTHENTICATED)
+    row = session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(key))).first()
+    if row is None:
+        raise ApiError(401, "invalid_api_key", "The API key is not valid.", headers=_UNAUTHENTICATED)
+    if row.revoked_at is not None:
+        raise ApiError(401, "api_key_revoked", "The API key was revoked.", headers=_UNAUTHENTICATED)
+    if row.expires_at is not None and row.expires_at <= utcnow():
+        raise ApiError(401, "api_key_expired", "The API key has expired.", headers=_UNAUTHENTICATED)
+    agent = session.get(Agent, row.agent_id)
+    if agent is None:  # pragma: no cover - foreign key makes this impossible
+        raise ApiError(401, "invalid_api_key", "The API key is not valid.", headers=_UNAUTHENTICATED)
+    return agent, row

@@ -1,0 +1,68 @@
+"""Action types: what an agent may ask to do, with the JSON Schema of its payload."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field as PydField
+from sqlalchemy import Column
+from sqlmodel import Field, SQLModel
+
+from models.common import JSONType, StrictModel, UTCDateTime, utcnow
+
+
+class Risk(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
+class ReasonCode(SQLModel):
+    code: str
+    label: str
+    description: str = ""
+    retired: bool = False
+
+
+class ActionType(SQLModel, table=True):
+    __tablename__ = "action_types"
+
+    name: str = Field(primary_key=True, max_length=100)
+    version: int = 1
+    description: str = ""
+    payload_schema: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    risk: str = Field(default=Risk.medium.value, max_length=20)
+    approver_role: str | None = Field(default=None, max_length=100)
+    approvals_required: int = 1
+    default_expiry_seconds: int = 24 * 3600
+    reason_codes: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSONType, nullable=False)
+    )
+    executor_webhook: str | None = None
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ActionTypeUpdate(StrictModel):
+    description: str = PydField(default="", max_length=2000)
+    payload_schema: dict[str, Any]
+    risk: Risk = Risk.medium
+    approver_role: str | None = PydField(default=None, max_length=100)
+    approvals_required: int = PydField(default=1, ge=1, le=5)
+    default_expiry_seconds: int = PydField(default=24 * 3600, ge=60, le=30 * 24 * 3600)
+    reason_codes: list[ReasonCode] = PydField(default_factory=list, max_length=100)
+    executor_webhook: str | None = PydField(default=None, max_length=2000)
+
+
+class ActionTypePublic(SQLModel):
+    name: str
+    version: int
+    description: str
+    payload_schema: dict[str, Any]
+    risk: Risk
+    approver_role: str | None
+    approvals_required: int
+    default_expiry_seconds: int
+    reason_codes: list[ReasonCode]
+    executor_webhook: str | None
+    updated_at: datetime

@@ -1,0 +1,29 @@
+"""System-wide switches (the global kill switch)."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+from models.common import UTCDateTime, utcnow
+
+
+class SystemFlag(SQLModel, table=True):
+    __tablename__ = "system_flags"
+
+    name: str = Field(primary_key=True, max_length=100)
+    value: Any = Field(default=None, sa_column=Column(JSON))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_by: str = Field(default="system", max_length=300)
+
+
+class KillSwitchUpdate(SQLModel):
+    engaged: bool
+    reason: str = ""
+
+
+class KillSwitchState(SQLModel):
+    engaged: bool
+    updated_at: datetime | None
+    updated_by: str | None

@@ -1,0 +1,80 @@
+"""Factories for rows and request bodies, so tests say only what matters to them."""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from backend.db import transaction
+from backend.services import agents, keys
+from models.agents import AgentCreate, ApiKeyCreate, Dial
+
+
+@dataclass(frozen=True)
+class AgentCreds:
+    id: str
+    name: str
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+def make_agent(
+    grants: tuple[str, ...] = ("refund",), dials: dict[str, Dial] | None = None, name: str | None = None
+) -> AgentCreds:
+    """An agent with one live API key, created through the services (as the CLI does)."""
+    name = name or f"agent-{uuid.uuid4().hex[:10]}"
+    with transaction() as session:
+        view = agents.create(
+            session, AgentCreate(name=name, grants=list(grants), dials=dials or {}), "system:test"
+        )
+        agent = agents.find(session, view["id"])
+        created = keys.create_key(session, agent, ApiKeyCreate(), "system:test")
+    return AgentCreds(view["id"], name, created.key)
+
+
+def refund_payload(amount: float = 42.5, **overrides: Any) -> dict[str, Any]:
+    payload = {
+        "customer_id": "cus_123",
+        "order_id": f"ord_{uuid.uuid4().hex[:8]}",
+        "amount_usd": amount,
+        "currency": "USD",
+        "reason": "Package arrived damaged",
+    }
+    payload.update(overrides)
+    return payload
+
+
+def refund_proposal(amount: float = 42.5, **overrides: Any) -> dict[str, Any]:
+    payload = refund_payload(amount)
+    body: dict[str, Any] = {
+        "action_type": "refund",
+        "payload": payload,
+        "summary": f"Refund ${amount} for {payload['order_id']}",
+        "evidence": [
+            {
+                "kind": "message",
+                "title": "Customer email",
+                "content": "My blender arrived cracked. I'd like my money back please.",
+            },
+            {
+                "kind": "record",
+                "title": "Order",
+                "content": {"order_id": payload["order_id"], "total": 120.0},
+            },
+            {"kind": "tool_call", "title": "lookup_order", "content": {"args": {"id": payload["order_id"]}}},
+        ],
+        "context": {
+            "model": "gpt-test",
+            "prompt_version": "refunds-v3",
+            "tool_schema_version": "7",
+            "trace_id": uuid.uuid4().hex,
+            "run_id": "run-1",
+            "tokens": 1200,
+            "tool_calls": 3,
+            "cost_usd": 0.012,
+        },
+    }
+    body.update(overrides)
+    return body
