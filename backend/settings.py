@@ -14,6 +14,8 @@ class Settings(BaseSettings):
     oidc_roles_claim: str = "groups"
     # How long an OIDC discovery document and key set are trusted before a refetch.
     oidc_cache_seconds: int = 3600
+    # Clock skew tolerated on exp/iat/nbf between the identity provider and us.
+    oidc_leeway_seconds: int = 30
     reviewer_role: str = "reviewer"
     admin_role: str = "admin"
     # Security reviewers: may read the audit trail, nothing else.

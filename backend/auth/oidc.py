@@ -27,7 +27,6 @@ from backend.settings import Settings
 
 _ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
 _HEADERS = {"WWW-Authenticate": 'Bearer realm="signoff"'}
-_LEEWAY_SECONDS = 30
 _MIN_REFRESH_SECONDS = 10
 
 
@@ -59,6 +58,7 @@ class OidcVerifier:
         self.client_id = settings.oidc_client_id
         self.roles_claim = settings.oidc_roles_claim
         self.cache_seconds = settings.oidc_cache_seconds
+        self.leeway = settings.oidc_leeway_seconds
         self._lock = threading.Lock()
         self._keys: KeySet | None = None
         self._fetched_at = 0.0
@@ -97,7 +97,7 @@ class OidcVerifier:
                 # Possibly a key we have not seen yet (rotation): refetch once.
                 decoded = jwt.decode(token, self.keys(force=True), algorithms=_ALGORITHMS)
             registry = jwt.JWTClaimsRegistry(
-                leeway=_LEEWAY_SECONDS,
+                leeway=self.leeway,
                 iss={"essential": True, "value": self.issuer},
                 aud={"essential": True, "value": self.client_id},
                 exp={"essential": True},
