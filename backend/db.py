@@ -48,7 +48,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True, **kwargs)
+    # No pre-ping: it costs a round trip per checkout; stale connections are recycled instead.
+    return create_engine(url, pool_size=20, max_overflow=20, pool_recycle=1800, **kwargs)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -74,8 +74,10 @@ def _write_pending(session: OrmSession) -> None:
     if not pending:
         return
     session.flush()
+    # Core statements on the session's connection: this runs on every write, so skip the ORM layer.
+    conn = session.connection()
     # Take the tip's row lock (no-op contention on SQLite, where the write lock is held).
-    head = session.execute(
+    head = conn.execute(
         select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
     ).one()
     seq, prev = head.seq, head.hash
@@ -110,8 +112,8 @@ def _write_pending(session: OrmSession) -> None:
             }
         )
         prev = digest
-    session.execute(AuditEvent.__table__.insert(), rows)  # type: ignore[attr-defined]
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev))
+    conn.execute(AuditEvent.__table__.insert(), rows)  # type: ignore[attr-defined]
+    conn.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev))
 
 
 @event.listens_for(OrmSession, "after_rollback")

@@ -1,9 +1,9 @@
 """Stripe-style idempotency keys, scoped per agent.
 
-The key's row is inserted before the proposal, in the same transaction. Concurrent
-retries therefore meet at the primary key: SQLite queues them behind the write lock,
-PostgreSQL blocks the second insert until the first commits and then fails it, and the
-loser replays the winner's stored response. A request that fails validation raises
+The key's row is written in the same transaction as the proposal it answers. Concurrent
+retries therefore meet at the primary key: SQLite queues them behind the write lock (so
+the second finds the first's record), PostgreSQL fails the second insert once the first
+commits, and the loser's retry replays the winner's stored response. A request that fails validation raises
 before its key is claimed, so it is never stored under the key.
 """
 
@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete
+from sqlalchemy import delete, insert, select
 from sqlmodel import Session
 
 from backend.errors import ApiError
@@ -42,38 +42,59 @@ def check_key_format(key: str | None) -> str | None:
     return key
 
 
-def claim_key(session: Session, agent_id: str, key: str, request_hash: str) -> IdempotencyOutcome | None:
-    """Replay what this key already answered, refuse a different body, or claim the key."""
+def find_replay(session: Session, agent_id: str, key: str, request_hash: str) -> IdempotencyOutcome | None:
+    """What this key already answered, or None; a different body under the key is a 409."""
     ttl = timedelta(hours=get_settings().idempotency_ttl_hours)
-    record = session.get(IdempotencyRecord, (agent_id, key))
-    if record is not None and record.created_at < utcnow() - ttl:
-        session.delete(record)
-        session.flush()
-        record = None
-    if record is not None:
-        if record.request_hash != request_hash:
-            raise ApiError(
-                409,
-                "idempotency_key_reused",
-                "This Idempotency-Key was used with a different request body.",
-                param="Idempotency-Key",
-            )
-        return IdempotencyOutcome(record.status_code, orjson.loads(record.response_body))
-    session.add(
-        IdempotencyRecord(
-            agent_id=agent_id, key=key, request_hash=request_hash, status_code=0, response_body=""
+    row = (
+        session.connection()
+        .execute(
+            select(
+                IdempotencyRecord.request_hash,
+                IdempotencyRecord.status_code,  # type: ignore[call-overload]
+                IdempotencyRecord.response_body,
+                IdempotencyRecord.created_at,
+            ).where(IdempotencyRecord.agent_id == agent_id, IdempotencyRecord.key == key)
         )
+        .first()
     )
-    session.flush()
-    return None
+    if row is None:
+        return None
+    if row.created_at < utcnow() - ttl:
+        session.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.agent_id == agent_id, IdempotencyRecord.key == key
+            )
+        )
+        return None
+    if row.request_hash != request_hash:
+        raise ApiError(
+            409,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different request body.",
+            param="Idempotency-Key",
+        )
+    return IdempotencyOutcome(row.status_code, orjson.loads(row.response_body))
 
 
-def store_response(session: Session, agent_id: str, key: str, status: int, body: dict[str, Any]) -> None:
-    record = session.get(IdempotencyRecord, (agent_id, key))
-    assert record is not None
-    record.status_code = status
-    record.response_body = orjson.dumps(body, option=orjson.OPT_UTC_Z).decode()
-    session.add(record)
+def store_response(
+    session: Session, agent_id: str, key: str, request_hash: str, status: int, body: dict[str, Any]
+) -> None:
+    """Keep the response under the key, in the same transaction as what it created.
+
+    Two concurrent first requests with one key both get here; the primary key lets one
+    commit and fails the other, whose retry then finds and replays the winner's response.
+    """
+    session.connection().execute(
+        insert(IdempotencyRecord),
+        {
+            "agent_id": agent_id,
+            "key": key,
+            "request_hash": request_hash,
+            "status_code": status,
+            "response_body": orjson.dumps(body, option=orjson.OPT_UTC_Z).decode(),
+            "created_at": utcnow(),
+        },
+    )
 
 
 def purge_expired(session: Session) -> int:

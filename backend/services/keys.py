@@ -65,14 +65,14 @@ def authenticate(session: Session, key: str) -> tuple[Agent, ApiKey]:
     """The agent behind a key, or 401 saying why (never which part of the key was wrong)."""
     if not key.startswith(PREFIX):
         raise ApiError(401, "invalid_api_key", "The API key is not valid.", headers=_UNAUTHENTICATED)
-    row = session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(key))).first()
-    if row is None:
+    found = session.exec(
+        select(ApiKey, Agent).join(Agent, Agent.id == ApiKey.agent_id).where(ApiKey.key_hash == hash_key(key))  # type: ignore[arg-type]
+    ).first()
+    if found is None:
         raise ApiError(401, "invalid_api_key", "The API key is not valid.", headers=_UNAUTHENTICATED)
+    row, agent = found
     if row.revoked_at is not None:
         raise ApiError(401, "api_key_revoked", "The API key was revoked.", headers=_UNAUTHENTICATED)
     if row.expires_at is not None and row.expires_at <= utcnow():
         raise ApiError(401, "api_key_expired", "The API key has expired.", headers=_UNAUTHENTICATED)
-    agent = session.get(Agent, row.agent_id)
-    if agent is None:  # pragma: no cover - foreign key makes this impossible
-        raise ApiError(401, "invalid_api_key", "The API key is not valid.", headers=_UNAUTHENTICATED)
     return agent, row

@@ -9,19 +9,20 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
+from sqlalchemy import and_, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from backend.db import transaction
 from backend.errors import ApiError, not_found
-from backend.services import action_types, audit, budgets, gate, notify, system
-from backend.services.idempotency import IdempotencyOutcome, claim_key, store_response
+from backend.services import action_types, audit, budgets, gate, system
+from backend.services.idempotency import find_replay, store_response
 from backend.services.views import proposal_public
-from backend.settings import get_settings
 from models.action_types import ActionType
 from models.agents import Agent, Dial, Grant
-from models.common import utcnow
+from models.common import new_id, utcnow
 from models.proposals import Decision, Proposal, ProposalCreate, Status, Verdict
+from models.system import SystemFlag
 
 MODE_STATUS = {
     Dial.observe: Status.observed,
@@ -50,59 +51,61 @@ def effective_mode(dial: Dial, breaker_tripped: bool, outcome: gate.Outcome) -> 
     return min(caps, key=lambda d: d.rank)
 
 
+def _load_for_admission(
+    session: Session, agent_id: str, action_type: str
+) -> tuple[Agent, Grant | None, ActionType | None, bool]:
+    """The agent, its grant and the action type, and the kill switch: one round trip."""
+    kill_switch = select(SystemFlag.value).where(SystemFlag.name == system.KILL_SWITCH).scalar_subquery()
+    row = session.exec(
+        select(Agent, Grant, ActionType, kill_switch)
+        .outerjoin(Grant, and_(Grant.agent_id == Agent.id, Grant.action_type == action_type))
+        .outerjoin(ActionType, ActionType.name == action_type)  # type: ignore[arg-type]
+        .where(Agent.id == agent_id)
+    ).one()
+    return row[0], row[1], row[2], bool(row[3])
+
+
 def _admission_refusal(
-    session: Session, agent: Agent, body: ProposalCreate
-) -> tuple[ApiError | None, ActionType | None, Grant | None]:
+    session: Session,
+    agent: Agent,
+    grant: Grant | None,
+    action_type: ActionType | None,
+    kill_switch: bool,
+    body: ProposalCreate,
+) -> ApiError | None:
+    """DESIGN section 2 steps 1-2. Refusals by policy of the house are audited."""
     actor = f"agent:{agent.id}"
-    if system.kill_switch_engaged(session):
-        audit.record(
-            session,
-            actor,
-            "proposal.refused",
-            f"agent:{agent.id}",
-            {"code": "kill_switch_engaged", "action_type": body.action_type},
+    code: str | None = None
+    if kill_switch:
+        code, error = (
+            "kill_switch_engaged",
+            ApiError(403, "kill_switch_engaged", "The global kill switch is engaged."),
         )
-        return ApiError(403, "kill_switch_engaged", "The global kill switch is engaged."), None, None
-    if agent.suspended:
-        audit.record(
-            session,
-            actor,
-            "proposal.refused",
-            f"agent:{agent.id}",
-            {"code": "agent_suspended", "action_type": body.action_type},
+    elif agent.suspended:
+        code = "agent_suspended"
+        error = ApiError(403, code, "This agent is suspended.")
+    elif action_type is None:
+        return ApiError(
+            422, "unknown_action_type", f"No action type named {body.action_type!r}.", param="action_type"
         )
-        return ApiError(403, "agent_suspended", "This agent is suspended."), None, None
-    action_type = action_types.get(session, body.action_type)
-    if action_type is None:
-        return (
-            ApiError(
-                422, "unknown_action_type", f"No action type named {body.action_type!r}.", param="action_type"
-            ),
-            None,
-            None,
+    elif grant is None:
+        code = "action_not_allowed"
+        error = ApiError(
+            403,
+            "action_not_allowed",
+            f"This agent is not granted the action type {body.action_type!r}.",
+            param="action_type",
         )
-    grant = session.exec(
-        select(Grant).where(Grant.agent_id == agent.id, Grant.action_type == body.action_type)
-    ).first()
-    if grant is None:
-        audit.record(
-            session,
-            actor,
-            "proposal.refused",
-            f"agent:{agent.id}",
-            {"code": "action_not_allowed", "action_type": body.action_type},
-        )
-        return (
-            ApiError(
-                403,
-                "action_not_allowed",
-                f"This agent is not granted the action type {body.action_type!r}.",
-                param="action_type",
-            ),
-            None,
-            None,
-        )
-    return None, action_type, grant
+    else:
+        return None
+    audit.record(
+        session,
+        actor,
+        "proposal.refused",
+        f"agent:{agent.id}",
+        {"code": code, "action_type": body.action_type},
+    )
+    return error
 
 
 def create(
@@ -113,7 +116,7 @@ def create(
         try:
             return _create_once(agent_id, body, request_hash, idempotency_key)
         except IntegrityError:
-            # A concurrent request with the same key won the insert; replay its answer.
+            # A concurrent request with the same key committed first; the retry replays it.
             if idempotency_key is None:
                 raise
     raise ApiError(409, "idempotency_conflict", "Concurrent requests with this key; retry.")
@@ -122,23 +125,20 @@ def create(
 def _create_once(
     agent_id: str, body: ProposalCreate, request_hash: str, idempotency_key: str | None
 ) -> tuple[int, dict[str, Any], bool]:
-    refusal: ApiError | None = None
     with transaction() as session:
-        agent = session.get(Agent, agent_id)
-        assert agent is not None
-        refusal, action_type, grant = _admission_refusal(session, agent, body)
+        agent, grant, action_type, kill_switch = _load_for_admission(session, agent_id, body.action_type)
+        refusal = _admission_refusal(session, agent, grant, action_type, kill_switch, body)
         if refusal is None:
             assert action_type is not None and grant is not None
             action_types.validate_payload(action_type, body.payload)
             if idempotency_key is not None:
-                outcome = claim_key(session, agent.id, idempotency_key, request_hash)
-                if isinstance(outcome, IdempotencyOutcome):
-                    return outcome.status_code, outcome.body, True
+                replay = find_replay(session, agent.id, idempotency_key, request_hash)
+                if replay is not None:
+                    return replay.status_code, replay.body, True
             result = _place(session, agent, action_type, grant, body, idempotency_key)
             if idempotency_key is not None:
-                store_response(session, agent.id, idempotency_key, 201, result)
+                store_response(session, agent.id, idempotency_key, request_hash, 201, result)
             return 201, result, False
-    assert refusal is not None
     raise refusal
 
 
@@ -156,32 +156,39 @@ def _place(
     mode = effective_mode(Dial(grant.dial), agent.breaker_tripped_at is not None, verdict.outcome)
     now = utcnow()
     expires_in = body.expires_in_seconds or action_type.default_expiry_seconds
-    proposal = Proposal(
-        agent_id=agent.id,
-        action_type=action_type.name,
-        action_type_version=action_type.version,
-        summary=body.summary,
-        payload=body.payload,
-        evidence=[e.model_dump(exclude_none=True) for e in body.evidence],
-        context=context,
-        status=(MODE_STATUS[mode] if mode else Status.rejected).value,
-        mode=(mode or Dial(grant.dial)).value,
-        dial=grant.dial,
-        policy_version=verdict.version,
-        policy_outcome=verdict.outcome,
-        policy_ids=verdict.policy_ids,
-        flags=flags,
-        idempotency_key=idempotency_key,
-        created_at=now,
-        updated_at=now,
-        expires_at=now + timedelta(seconds=expires_in),
-    )
+    evidence = [e.model_dump(exclude_none=True, mode="json") for e in body.evidence]
+    row: dict[str, Any] = {
+        "id": new_id(),
+        "agent_id": agent.id,
+        "action_type": action_type.name,
+        "action_type_version": action_type.version,
+        "summary": body.summary,
+        "payload": body.payload,
+        "evidence": evidence,
+        "context": context,
+        "status": (MODE_STATUS[mode] if mode else Status.rejected).value,
+        "mode": (mode or Dial(grant.dial)).value,
+        "dial": grant.dial,
+        "policy_version": verdict.version,
+        "policy_outcome": verdict.outcome,
+        "policy_ids": verdict.policy_ids,
+        "flags": flags,
+        "idempotency_key": idempotency_key,
+        "created_at": now,
+        "updated_at": now,
+        "expires_at": now + timedelta(seconds=expires_in),
+        "decided_at": now if mode is None or mode == Dial.execute else None,
+        "claimed_by": None,
+        "claimed_by_name": None,
+        "claim_expires_at": None,
+    }
+    # Core insert: the create path is the hot path, and the ORM's unit of work costs more than the row.
+    session.connection().execute(insert(Proposal), row)
     decisions: list[Decision] = []
-    if mode is None or mode == Dial.execute:
-        proposal.decided_at = now
+    if row["decided_at"] is not None:
         decisions.append(
             Decision(
-                proposal_id=proposal.id,
+                proposal_id=row["id"],
                 verdict=(Verdict.reject if mode is None else Verdict.approve).value,
                 decided_by="policy",
                 reason_codes=["policy_denied"] if mode is None else [],
@@ -190,29 +197,27 @@ def _place(
                 created_at=now,
             )
         )
-    session.add(proposal)
-    session.add_all(decisions)
-    session.flush()
+        session.add_all(decisions)
     actor = f"agent:{agent.id}"
-    subject = f"proposal:{proposal.id}"
+    subject = f"proposal:{row['id']}"
     audit.record(
         session,
         actor,
         "proposal.created",
         subject,
         {
-            "action_type": proposal.action_type,
-            "status": proposal.status,
-            "mode": proposal.mode,
-            "dial": proposal.dial,
-            "summary": proposal.summary,
+            "action_type": row["action_type"],
+            "status": row["status"],
+            "mode": row["mode"],
+            "dial": row["dial"],
+            "summary": row["summary"],
             "flags": flags,
             "payload_sha256": hashlib.sha256(
                 orjson.dumps(body.payload, option=orjson.OPT_SORT_KEYS)
             ).hexdigest(),
             "evidence": [
-                {"kind": e.kind.value, "title": e.title, "uri": e.uri, "sha256": e.sha256}
-                for e in body.evidence
+                {"kind": e["kind"], "title": e.get("title"), "uri": e.get("uri"), "sha256": e.get("sha256")}
+                for e in evidence
             ],
             "context": context,
         },
@@ -242,7 +247,7 @@ def _place(
                 "policy_version": verdict.version,
             },
         )
-    return proposal_public(proposal, decisions=decisions, agent_name=agent.name)
+    return proposal_public(Proposal.model_construct(**row), decisions=decisions, agent_name=agent.name)
 
 
 def load_for_agent(session: Session, agent_id: str, proposal_id: str) -> Proposal:
@@ -258,11 +263,3 @@ def load(session: Session, proposal_id: str) -> Proposal:
     if proposal is None:
         raise not_found("proposal", proposal_id)
     return proposal
-
-
-def default_expiry() -> timedelta:
-    return timedelta(seconds=get_settings().default_expiry_seconds)
-
-
-def mark_changed(session: Session, proposal: Proposal) -> None:
-    notify.proposal_changed(session, proposal.id)

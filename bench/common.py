@@ -1,0 +1,90 @@
+"""Shared set-up for benchmarks: a migrated database, an agent with a key, server processes."""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests import databases  # noqa: E402
+from tests.conftest import pointed_at  # noqa: E402
+from tests.databases import Database  # noqa: E402
+from tests.factories import AgentCreds, make_agent, refund_proposal  # noqa: E402
+from tests.servers import free_port, stop, wait_http  # noqa: E402
+
+__all__ = [
+    "AgentCreds",
+    "Database",
+    "bench_database",
+    "machine",
+    "make_agent",
+    "refund_proposal",
+    "uvicorn",
+    "json",
+]
+
+
+def machine() -> str:
+    cpu = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = os.cpu_count()
+    python = platform.python_version()
+    return f"{platform.system()} {platform.machine()}, {cores} cores ({cpu}), Python {python}"
+
+
+@contextmanager
+def bench_database(kind: str) -> Iterator[Database]:
+    tmp = Path(tempfile.mkdtemp(prefix="signoff-bench-"))
+    db = databases.create(kind, tmp)
+    try:
+        with pointed_at(db):
+            yield db
+    finally:
+        databases.drop(db)
+
+
+@contextmanager
+def uvicorn(app: str, env: dict[str, str], workers: int = 1, factory: bool = False) -> Iterator[str]:
+    port = free_port()
+    args = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    if factory:
+        args.append("--factory")
+    proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/openapi.json", proc)
+        yield url
+    finally:
+        stop(proc)
+
+
+def unique() -> str:
+    return uuid.uuid4().hex
