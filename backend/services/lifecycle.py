@@ -5,8 +5,9 @@ one of any number of concurrent requests (threads or replicas) wins; the others 
 """
 
 import hashlib
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import or_, update
@@ -14,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from backend.auth.oidc import User
-from backend.db import transaction
+from backend.db import read_session, transaction
 from backend.errors import ApiError
 from backend.services import action_types, audit, gate, notify
 from backend.services.proposals import load, load_for_agent
@@ -33,6 +34,8 @@ from models.proposals import (
     Status,
     Verdict,
 )
+
+_T = TypeVar("_T")
 
 
 def transition(
@@ -97,11 +100,24 @@ def full_view(session: Session, proposal: Proposal) -> dict[str, Any]:
     )
 
 
-def get_view(proposal_id: str, agent_id: str | None = None) -> dict[str, Any]:
-    with transaction() as session:
+def _is_overdue(proposal: Proposal) -> bool:
+    return proposal.status == Status.pending and proposal.expires_at <= utcnow()
+
+
+def _read(proposal_id: str, agent_id: str | None, render: Callable[[Session, Proposal], _T]) -> _T:
+    """Read without taking SQLite's write lock; write only when the proposal must expire first."""
+    with read_session() as session:
         proposal = load_for_agent(session, agent_id, proposal_id) if agent_id else load(session, proposal_id)
+        if not _is_overdue(proposal):
+            return render(session, proposal)
+    with transaction() as session:
+        proposal = load(session, proposal_id)
         expire_if_due(session, proposal)
-        return full_view(session, proposal)
+        return render(session, proposal)
+
+
+def get_view(proposal_id: str, agent_id: str | None = None) -> dict[str, Any]:
+    return _read(proposal_id, agent_id, full_view)
 
 
 def decision_state(session: Session, proposal: Proposal) -> dict[str, Any]:
@@ -124,10 +140,7 @@ def decision_state(session: Session, proposal: Proposal) -> dict[str, Any]:
 
 def read_decision_state(agent_id: str, proposal_id: str) -> tuple[dict[str, Any], bool]:
     """The state a long-poller sees, and whether it is final for waiting purposes."""
-    with transaction() as session:
-        proposal = load_for_agent(session, agent_id, proposal_id)
-        expire_if_due(session, proposal)
-        return decision_state(session, proposal), proposal.status != Status.pending
+    return _read(proposal_id, agent_id, lambda s, p: (decision_state(s, p), p.status != Status.pending))
 
 
 def decide(proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]:
