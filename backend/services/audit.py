@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import event, select, update
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
@@ -68,6 +68,13 @@ def compute_hash(
     return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
 
 
+_LOCK_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+_INSERT_EVENTS = AuditEvent.__table__.insert()  # type: ignore[attr-defined]
+_MOVE_HEAD = (
+    update(AuditHead).where(AuditHead.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+
+
 @event.listens_for(OrmSession, "before_commit")
 def _write_pending(session: OrmSession) -> None:
     pending: list[_Pending] = session.info.pop(_PENDING, [])
@@ -77,9 +84,7 @@ def _write_pending(session: OrmSession) -> None:
     # Core statements on the session's connection: this runs on every write, so skip the ORM layer.
     conn = session.connection()
     # Take the tip's row lock (no-op contention on SQLite, where the write lock is held).
-    head = conn.execute(
-        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
-    ).one()
+    head = conn.execute(_LOCK_HEAD).one()
     seq, prev = head.seq, head.hash
     rows = []
     for item in pending:
@@ -112,8 +117,8 @@ def _write_pending(session: OrmSession) -> None:
             }
         )
         prev = digest
-    conn.execute(AuditEvent.__table__.insert(), rows)  # type: ignore[attr-defined]
-    conn.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev))
+    conn.execute(_INSERT_EVENTS, rows)
+    conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
 
 
 @event.listens_for(OrmSession, "after_rollback")

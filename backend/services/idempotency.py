@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlmodel import Session
 
 from backend.errors import ApiError
@@ -42,29 +42,27 @@ def check_key_format(key: str | None) -> str | None:
     return key
 
 
+_FIND = select(
+    IdempotencyRecord.request_hash,  # type: ignore[call-overload]
+    IdempotencyRecord.status_code,
+    IdempotencyRecord.response_body,
+    IdempotencyRecord.created_at,
+).where(IdempotencyRecord.agent_id == bindparam("agent_id"), IdempotencyRecord.key == bindparam("key"))
+_FORGET = delete(IdempotencyRecord).where(
+    IdempotencyRecord.agent_id == bindparam("agent_id"), IdempotencyRecord.key == bindparam("key")
+)
+_STORE = insert(IdempotencyRecord)
+
+
 def find_replay(session: Session, agent_id: str, key: str, request_hash: str) -> IdempotencyOutcome | None:
     """What this key already answered, or None; a different body under the key is a 409."""
     ttl = timedelta(hours=get_settings().idempotency_ttl_hours)
-    row = (
-        session.connection()
-        .execute(
-            select(
-                IdempotencyRecord.request_hash,
-                IdempotencyRecord.status_code,  # type: ignore[call-overload]
-                IdempotencyRecord.response_body,
-                IdempotencyRecord.created_at,
-            ).where(IdempotencyRecord.agent_id == agent_id, IdempotencyRecord.key == key)
-        )
-        .first()
-    )
+    conn = session.connection()
+    row = conn.execute(_FIND, {"agent_id": agent_id, "key": key}).first()
     if row is None:
         return None
     if row.created_at < utcnow() - ttl:
-        session.execute(
-            delete(IdempotencyRecord).where(
-                IdempotencyRecord.agent_id == agent_id, IdempotencyRecord.key == key
-            )
-        )
+        conn.execute(_FORGET, {"agent_id": agent_id, "key": key})
         return None
     if row.request_hash != request_hash:
         raise ApiError(
@@ -85,7 +83,7 @@ def store_response(
     commit and fails the other, whose retry then finds and replays the winner's response.
     """
     session.connection().execute(
-        insert(IdempotencyRecord),
+        _STORE,
         {
             "agent_id": agent_id,
             "key": key,

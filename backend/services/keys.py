@@ -4,6 +4,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from backend.errors import ApiError, not_found
@@ -61,13 +62,19 @@ def list_keys(session: Session, agent: Agent) -> list[ApiKeyPublic]:
     return [ApiKeyPublic.model_validate(r, from_attributes=True) for r in rows]
 
 
+# Built once: this runs on every agent request.
+_BY_HASH = (
+    select(ApiKey, Agent)
+    .join(Agent, Agent.id == ApiKey.agent_id)  # type: ignore[arg-type]
+    .where(ApiKey.key_hash == bindparam("key_hash"))
+)
+
+
 def authenticate(session: Session, key: str) -> tuple[Agent, ApiKey]:
     """The agent behind a key, or 401 saying why (never which part of the key was wrong)."""
     if not key.startswith(PREFIX):
         raise ApiError(401, "invalid_api_key", "The API key is not valid.", headers=_UNAUTHENTICATED)
-    found = session.exec(
-        select(ApiKey, Agent).join(Agent, Agent.id == ApiKey.agent_id).where(ApiKey.key_hash == hash_key(key))  # type: ignore[arg-type]
-    ).first()
+    found = session.execute(_BY_HASH, {"key_hash": hash_key(key)}).first()
     if found is None:
         raise ApiError(401, "invalid_api_key", "The API key is not valid.", headers=_UNAUTHENTICATED)
     row, agent = found

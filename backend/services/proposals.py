@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, insert
+from sqlalchemy import and_, bindparam, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -51,17 +51,28 @@ def effective_mode(dial: Dial, breaker_tripped: bool, outcome: gate.Outcome) -> 
     return min(caps, key=lambda d: d.rank)
 
 
+# Built once: constructing a statement per request costs more than running it.
+_ADMISSION = (
+    select(
+        Agent,
+        Grant,
+        ActionType,
+        select(SystemFlag.value).where(SystemFlag.name == system.KILL_SWITCH).scalar_subquery(),
+    )
+    .outerjoin(Grant, and_(Grant.agent_id == Agent.id, Grant.action_type == bindparam("action_type")))
+    .outerjoin(ActionType, ActionType.name == bindparam("action_type"))  # type: ignore[arg-type]
+    .where(Agent.id == bindparam("agent_id"))
+)
+
+
+_INSERT_PROPOSAL = insert(Proposal)
+
+
 def _load_for_admission(
     session: Session, agent_id: str, action_type: str
 ) -> tuple[Agent, Grant | None, ActionType | None, bool]:
     """The agent, its grant and the action type, and the kill switch: one round trip."""
-    kill_switch = select(SystemFlag.value).where(SystemFlag.name == system.KILL_SWITCH).scalar_subquery()
-    row = session.exec(
-        select(Agent, Grant, ActionType, kill_switch)
-        .outerjoin(Grant, and_(Grant.agent_id == Agent.id, Grant.action_type == action_type))
-        .outerjoin(ActionType, ActionType.name == action_type)  # type: ignore[arg-type]
-        .where(Agent.id == agent_id)
-    ).one()
+    row = session.execute(_ADMISSION, {"agent_id": agent_id, "action_type": action_type}).one()
     return row[0], row[1], row[2], bool(row[3])
 
 
@@ -183,7 +194,7 @@ def _place(
         "claim_expires_at": None,
     }
     # Core insert: the create path is the hot path, and the ORM's unit of work costs more than the row.
-    session.connection().execute(insert(Proposal), row)
+    session.connection().execute(_INSERT_PROPOSAL, row)
     decisions: list[Decision] = []
     if row["decided_at"] is not None:
         decisions.append(
