@@ -192,6 +192,9 @@ def _place(
             )
         )
     session.add(proposal)
+    # Flush the proposal first: without relationship() the unit of work may order the
+    # decision's INSERT before the row its foreign key points at.
+    session.flush()
     session.add_all(decisions)
     session.flush()
     actor = f"agent:{agent.id}"
