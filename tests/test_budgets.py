@@ -112,3 +112,31 @@ def test_budget_put_refuses_bad_input(api: httpx.Client, db: Database, admin: di
         r = api.put(f"/v1/agents/{agent.id}/budgets", json=body, headers=admin)
         assert r.status_code == 422 and r.json()["error"]["code"] == code, (body, r.text)
     assert api.get(f"/v1/agents/{agent.id}/budgets", headers=admin).json()["budgets"] == []
+
+
+def test_concurrent_proposals_cannot_slip_under_a_daily_budget(
+    api: httpx.Client, db: Database, admin: dict[str, str]
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    agent = make_agent(dials={"refund": Dial.execute})
+    budget = {"action_type": "refund", "max_proposals_per_day": 5}
+    assert (
+        api.put(f"/v1/agents/{agent.id}/budgets", json={"budgets": [budget]}, headers=admin).status_code
+        == 200
+    )
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        created = list(pool.map(lambda _: _propose(api, agent), range(30)))
+    within = [p for p in created if not p["flags"]]
+    assert len(within) == 5
+    assert all(p["status"] == "approved" for p in within)
+    over = [p for p in created if p["flags"]]
+    assert all(p["flags"] == ["budget_exceeded:max_proposals_per_day"] for p in over)
+    # The first over-budget proposal tripped the breaker; it and every later one wait for a human.
+    assert all((p["status"], p["mode"]) == ("pending", "draft") for p in over)
+    tripped = [
+        e
+        for e in api.get("/v1/audit", params={"subject": f"agent:{agent.id}"}, headers=admin).json()["items"]
+        if e["action"] == "breaker.tripped"
+    ]
+    assert len(tripped) == 1

@@ -183,6 +183,8 @@ def trip(session: Session, agent: Agent, reason: str, data: dict[str, Any]) -> b
 
 def reset(session: Session, agent: Agent, actor: str, reason: str = "") -> None:
     """An admin closes the breaker again; the denial window starts afresh."""
+    # The guard row first, in the same order as placing a proposal (no deadlock on PostgreSQL).
+    guard = _guard_row(session, agent)
     if agent.breaker_tripped_at is None:
         return
     before = agent.breaker_reason
@@ -190,10 +192,8 @@ def reset(session: Session, agent: Agent, actor: str, reason: str = "") -> None:
     agent.breaker_reason = None
     agent.updated_at = utcnow()
     session.add(agent)
-    guard = session.get(AgentGuard, agent.id)
-    if guard is not None:
-        guard.recent_denials = []
-        session.add(guard)
+    guard.recent_denials = []
+    session.add(guard)
     audit.record(session, actor, "breaker.reset", f"agent:{agent.id}", {"reason": reason, "was": before})
 
 
