@@ -255,10 +255,12 @@ def _read_policy(path: Path) -> str:
 def _check_policy(path: Path, text: str) -> list[str]:
     """Cedar's verdict on the file; errors print as FILE:LINE:COLUMN: message, exit 1."""
     from backend.services import gate
-    from backend.services.policy_text import PolicyError
+    from backend.services.policy_text import PolicyError, lint
 
     try:
-        return list(gate.compile_text(text).ids)
+        ids = list(gate.compile_text(text).ids)
+        lint(text)
+        return ids
     except PolicyError as exc:
         where = ":".join(str(p) for p in (path, exc.line, exc.column) if p is not None)
         fail(f"{where}: {exc.message}")
@@ -286,8 +288,15 @@ def policy_apply(
     text = _read_policy(file)
     _check_policy(file, text)
     _guard()
-    with _api_errors(), transaction() as session:
-        view = policies.replace(session, text, comment or f"applied from {file.name}", OPERATOR)
+    with _api_errors():
+        try:
+            with transaction() as session:
+                view = policies.replace(session, text, comment or f"applied from {file.name}", OPERATOR)
+        except ApiError as exc:
+            if exc.code != "invalid_policy":
+                raise
+            where = ":".join(str(p) for p in (file, exc.extra.get("line"), exc.extra.get("column")) if p)
+            fail(f"{where}: {exc.message}")
     if as_json:
         emit(view, True)
     else:

@@ -60,6 +60,21 @@ def test_invalid_policy_is_refused_and_the_old_version_keeps_working(
     assert error["line"] == bad_line and error["message"]
     assert api.put("/v1/policies", json={"text": default_policy_text()}, headers=reviewer).status_code == 403
 
+    # Schema errors: they parse, but would silently match nothing.
+    for typo, wanted, token in [
+        ('== Action::"execute"', '== Action::"exectue"', 'Action::"exectue"'),
+        ('ActionType::"refund"\n)', 'ActionType::"refnd"\n)', 'ActionType::"refnd"'),
+        ("principal is Reviewer", "principal is Reviwer", "Reviwer"),
+    ]:
+        text = default_policy_text().replace(typo, wanted, 1)
+        assert text != default_policy_text()
+        r = api.put("/v1/policies", json={"text": text}, headers=admin)
+        assert r.status_code == 422, (wanted, r.text)
+        error = r.json()["error"]
+        assert error["code"] == "invalid_policy" and token.split("::")[0] in error["message"]
+        line = text.splitlines()[error["line"] - 1]
+        assert line.index(token) + 1 == error["column"], (line, error)
+
     executor = make_agent(dials={"refund": Dial.execute})
     first = _propose(api, executor, 150)
     assert (first["status"], first["policy"]["version"]) == ("pending", 1)

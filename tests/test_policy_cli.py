@@ -39,6 +39,15 @@ def test_validate_and_apply(fresh_database: Database, tmp_path: Path) -> None:
     assert f"{bad}:3:" in refused.stderr.replace("\n", "") and "unexpected token" in refused.stderr
 
     assert signoff(fresh_database.url, "policy", "apply", str(bad)).returncode == 1
+    typo = tmp_path / "typo.cedar"
+    typo.write_text('permit (principal, action == Action::"aprove", resource);\n')
+    refused = signoff(fresh_database.url, "policy", "validate", str(typo))
+    assert refused.returncode == 1 and f"{typo}:1:30:" in refused.stderr.replace("\n", "")
+    unknown_type = tmp_path / "unknown_type.cedar"
+    unknown_type.write_text('\npermit (principal, action, resource == ActionType::"wire_money");\n')
+    assert signoff(fresh_database.url, "policy", "validate", str(unknown_type)).returncode == 0  # no database
+    refused = signoff(fresh_database.url, "policy", "apply", str(unknown_type))
+    assert refused.returncode == 1 and f"{unknown_type}:2:40:" in refused.stderr.replace("\n", "")
     applied = signoff(fresh_database.url, "policy", "apply", str(good), "--comment", "raise limit", "--json")
     assert applied.returncode == 0, applied.stderr
     view = json.loads(applied.stdout)

@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 
 from backend.errors import ApiError, not_found
 from backend.services import action_types, agents, audit, gate
-from backend.services.policy_text import PolicyError
+from backend.services.policy_text import PolicyError, lint
 from models.policies import PolicyTest, PolicyVersion
 
 MAX_LIMIT = 100
@@ -67,16 +67,19 @@ def invalid(exc: PolicyError) -> ApiError:
     )
 
 
-def compile_or_422(text: str) -> gate.Compiled:
+def compile_or_422(session: Session, text: str) -> gate.Compiled:
+    """Cedar's parse, then the schema check against Signoff's entities and action types."""
     try:
-        return gate.compile_draft(text)
+        compiled = gate.compile_draft(text)
+        lint(text, {a.name for a in action_types.list_all(session)})
     except PolicyError as exc:
         raise invalid(exc) from exc
+    return compiled
 
 
 def replace(session: Session, text: str, comment: str, actor: str) -> dict[str, Any]:
     """Store ``text`` as the next version, after Cedar has parsed it; the old one stays if not."""
-    compiled = compile_or_422(text)
+    compiled = compile_or_422(session, text)
     version = (gate.current_version(session) or 0) + 1
     row = PolicyVersion(
         version=version, text=text, comment=comment, policy_ids=list(compiled.ids), created_by=actor
@@ -117,7 +120,7 @@ def dry_run(session: Session, body: PolicyTest) -> dict[str, Any]:
         if policies is None:
             raise ApiError(404, "resource_missing", "No policy has been set.")
     else:
-        policies = compile_or_422(body.text)
+        policies = compile_or_422(session, body.text)
     agent = agents.find(session, body.proposal.agent)
     action_type = action_types.get(session, body.proposal.action_type)
     if action_type is None:

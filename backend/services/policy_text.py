@@ -95,3 +95,53 @@ def policy_ids(text: str) -> list[str]:
     static = json.loads(cedarpy.policies_to_json_str(text)).get("staticPolicies", {})
     ordered = sorted(static.items(), key=lambda kv: int(kv[0][6:]) if kv[0][6:].isdigit() else 0)
     return [(body.get("annotations") or {}).get("id") or key for key, body in ordered]
+
+
+# --- what Signoff can ask: the entity model every policy is written against ----------
+
+ENTITY_TYPES = frozenset({"Agent", "Reviewer", "Group", "ActionType", "Action"})
+ACTIONS = ("propose", "execute", "approve")
+
+
+def _refs(node: object) -> "list[tuple[str, str | None]]":
+    """Every entity type (and id, for entity literals) a policy's JSON form mentions."""
+    found: list[tuple[str, str | None]] = []
+    if isinstance(node, dict):
+        if isinstance(node.get("type"), str) and isinstance(node.get("id"), str):
+            found.append((node["type"], node["id"]))
+        if isinstance(node.get("entity_type"), str):
+            found.append((node["entity_type"], None))
+        for value in node.values():
+            found.extend(_refs(value))
+    elif isinstance(node, list):
+        for value in node:
+            found.extend(_refs(value))
+    return found
+
+
+def _where(text: str, kind: str, ident: str | None) -> tuple[int | None, int | None]:
+    pattern = re.escape(kind) + (r"\s*::\s*" + re.escape(json.dumps(ident)) if ident is not None else r"\b")
+    for number, line in enumerate(text.splitlines(), 1):
+        match = re.search(pattern, line.split("//", 1)[0])
+        if match:
+            return number, match.start() + 1
+    return None, None
+
+
+def lint(text: str, action_types: "set[str] | None" = None) -> None:
+    """Schema check: only Signoff's entity types and actions, and (given the names)
+    action types that exist. A typo there would otherwise parse, match nothing, and
+    silently change who may do what."""
+    static = json.loads(cedarpy.policies_to_json_str(text)).get("staticPolicies", {})
+    for body in static.values():
+        for kind, ident in _refs(body):
+            message = None
+            if kind not in ENTITY_TYPES:
+                message = f"unknown entity type {kind}; policies speak of {', '.join(sorted(ENTITY_TYPES))}"
+            elif kind == "Action" and ident is not None and ident not in ACTIONS:
+                message = f'unknown action Action::"{ident}"; Signoff asks {", ".join(ACTIONS)}'
+            elif kind == "ActionType" and ident is not None and ident not in (action_types or {ident}):
+                message = f'unknown action type ActionType::"{ident}"'
+            if message:
+                line, column = _where(text, kind, ident)
+                raise PolicyError(message, line, column)
