@@ -134,6 +134,20 @@ def test_dry_run_changes_nothing(own_api: httpx.Client, admin: dict[str, str]) -
         "errors": [],
     }
 
+    busy = default_policy_text() + (
+        '@id("no-long-tasks")\nforbid (principal, action == Action::"execute", resource)\n'
+        "when { context has tool_calls && context.tool_calls > 20\n"
+        '  && context.cost_usd.greaterThan(decimal("0.5")) };\n'
+    )
+    for tool_calls, outcome in [(3, "execute"), (21, "propose")]:
+        r = api.post(
+            "/v1/policies/test",
+            json={"text": busy, "proposal": {**sample, "context": {"tool_calls": tool_calls, "cost_usd": 1}}},
+            headers=admin,
+        )
+        assert r.status_code == 200 and r.json()["outcome"] == outcome, r.text
+    assert r.json()["execute"]["policy_ids"] == ["no-long-tasks"]
+
     bad = api.post("/v1/policies/test", json={"text": "permit(", "proposal": sample}, headers=admin)
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_policy"
     assert api.get("/v1/policies", headers=admin).json()["version"] == 1

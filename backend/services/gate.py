@@ -137,10 +137,8 @@ _CONTEXT_SCHEMA: dict[str, Any] = {
 def cedar_context(
     action_type: ActionType, payload: dict[str, Any], context: dict[str, Any]
 ) -> dict[str, Any]:
-    return {
-        "payload": _value(payload, action_type.payload_schema),
-        "context": _value(context, _CONTEXT_SCHEMA),
-    }
+    """Cedar's context: the proposal's context fields, and its payload under ``payload``."""
+    return {**_value(context, _CONTEXT_SCHEMA), "payload": _value(payload, action_type.payload_schema)}
 
 
 def _ref(kind: str, ident: str) -> dict[str, str]:
