@@ -183,12 +183,14 @@ def _answers(
     context: dict[str, Any],
     entities: list[dict[str, Any]],
 ) -> list[Answer]:
+    # Context as a JSON string (cedarpy accepts one): orjson once, not json.dumps per request.
+    context_json = orjson.dumps(context).decode()
     requests = [
         {
             "principal": principal,
             "action": _ref("Action", action),
             "resource": _ref("ActionType", resource),
-            "context": context,
+            "context": context_json,
         }
         for action in actions
     ]
