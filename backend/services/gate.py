@@ -175,6 +175,13 @@ def reviewer_entities(sub: str, groups: Iterable[str], action_type: ActionType) 
     ]
 
 
+@lru_cache(maxsize=4096)
+def _entities(entities_json: str) -> cedarpy.Entities:
+    """Parsed entity sets by their JSON: the same agent, grants and action type come back
+    on every proposal, and a parsed handle saves Cedar re-reading them each time."""
+    return cedarpy.Entities.from_json_str(entities_json)
+
+
 def _answers(
     policies: Compiled,
     principal: dict[str, str],
@@ -194,7 +201,8 @@ def _answers(
         }
         for action in actions
     ]
-    results = cedarpy.is_authorized_batch(requests, policies.policy_set, orjson.dumps(entities).decode())
+    entities_json = orjson.dumps(entities).decode()
+    results = cedarpy.is_authorized_batch(requests, policies.policy_set, _entities(entities_json))
     return [
         Answer(
             r.allowed,
@@ -271,11 +279,20 @@ def judge_proposal(
     payload: dict[str, Any],
     context: dict[str, Any],
 ) -> GateOutcome:
-    policies = compiled(session)
-    if policies is None:
-        # No policy at all (never after migration 0002): a human decides everything.
-        return GateOutcome(version=None, outcome="propose")
-    granted = granted_types(session, agent.id)
+    # The gate reads nothing the caller has pending; flushing that is the caller's cost.
+    with session.no_autoflush:
+        # One round trip for both the current version and the agent's grants.
+        rows = session.exec(
+            select(select(func.max(PolicyVersion.version)).scalar_subquery(), Grant.action_type).where(
+                Grant.agent_id == agent.id
+            )
+        ).all()
+        version = rows[0][0] if rows else current_version(session)
+        policies = compiled(session, version) if version is not None else None
+        if policies is None:
+            # No policy at all (never after migration 0002): a human decides everything.
+            return GateOutcome(version=None, outcome="propose")
+    granted = [row[1] for row in rows]
     return evaluate_proposal(policies, agent, granted, action_type, payload, context)[0]
 
 
@@ -287,7 +304,8 @@ def judge_approval(
     payload: dict[str, Any],
     context: dict[str, Any],
 ) -> ApprovalOutcome:
-    policies = compiled(session)
+    with session.no_autoflush:
+        policies = compiled(session)
     if policies is None:
         return ApprovalOutcome(allowed=False, version=None)
     return evaluate_approval(policies, user.sub, user.groups, action_type, payload, context)
