@@ -139,3 +139,33 @@ def test_a_reviewer_without_the_role_may_still_reject(
 def test_amount_sent_as_int_or_float_judges_the_same(api: httpx.Client, db: Database, amount: float) -> None:
     executor = make_agent(dials={"refund": Dial.execute})
     assert _propose(api, executor, amount)["status"] == "approved"
+
+
+def test_turning_a_dial_is_audited_and_takes_effect(
+    api: httpx.Client, db: Database, admin: dict[str, str], lead: dict[str, str]
+) -> None:
+    agent = make_agent()
+    assert _propose(api, agent, 50)["status"] == "pending"
+    r = api.put(
+        f"/v1/agents/{agent.id}/dials/refund", json={"mode": "execute", "reason": "eval passed"}, headers=lead
+    )
+    assert r.status_code == 403
+    r = api.put(
+        f"/v1/agents/{agent.id}/dials/refund",
+        json={"mode": "execute", "reason": "eval passed"},
+        headers=admin,
+    )
+    assert r.status_code == 200 and r.json()["grants"] == [{"action_type": "refund", "dial": "execute"}]
+    assert _propose(api, agent, 50)["status"] == "approved"
+    [event] = [
+        e
+        for e in api.get("/v1/audit", params={"subject": f"agent:{agent.id}"}, headers=admin).json()["items"]
+        if e["action"] == "dial.changed"
+    ]
+    assert event["actor"] == "user:ada" and event["at"]
+    assert event["data"] == {
+        "action_type": "refund",
+        "from": "approve",
+        "to": "execute",
+        "reason": "eval passed",
+    }

@@ -8,6 +8,7 @@ Cedar names policies ``policy0``, ``policy1``... by position; everything stored 
 uses each policy's ``@id`` annotation instead.
 """
 
+import math
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -112,7 +113,7 @@ def _value(value: Any, schema: dict[str, Any] | None) -> Any:
         return value
     if isinstance(value, int | float):
         if _is_number_type(schema) or isinstance(value, float):
-            if abs(value) < 9e14:
+            if math.isfinite(value) and abs(value) < 9e14:
                 return _decimal(value)
             return int(value) if float(value).is_integer() else str(value)
         return value
