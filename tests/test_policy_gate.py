@@ -169,3 +169,20 @@ def test_turning_a_dial_is_audited_and_takes_effect(
         "to": "execute",
         "reason": "eval passed",
     }
+
+
+def test_json_numbers_become_cedar_values_that_cannot_break_the_request() -> None:
+    from backend.services.gate import _value
+
+    schema = {"properties": {"amount_usd": {"type": "number"}, "count": {"type": "integer"}}}
+    converted = _value(
+        {"amount_usd": 50, "count": 3, "ratio": 0.1 + 0.2, "big": 10**30, "nan": float("nan"), "none": None},
+        schema,
+    )
+    assert converted == {
+        "amount_usd": {"__extn": {"fn": "decimal", "arg": "50.0000"}},
+        "count": 3,
+        "ratio": {"__extn": {"fn": "decimal", "arg": "0.3000"}},
+        "big": str(10**30),
+        "nan": "nan",
+    }

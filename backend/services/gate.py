@@ -112,11 +112,15 @@ def _value(value: Any, schema: dict[str, Any] | None) -> Any:
     if isinstance(value, bool | str):
         return value
     if isinstance(value, int | float):
-        if _is_number_type(schema) or isinstance(value, float):
-            if math.isfinite(value) and abs(value) < 9e14:
-                return _decimal(value)
-            return int(value) if float(value).is_integer() else str(value)
-        return value
+        as_decimal = _is_number_type(schema) or isinstance(value, float)
+        if as_decimal and math.isfinite(value) and abs(value) < 9e14:
+            return _decimal(value)
+        # Cedar's Long is 64-bit: anything bigger (or not finite) can only be compared as text.
+        return (
+            int(value)
+            if math.isfinite(value) and float(value).is_integer() and abs(value) < 2**63
+            else str(value)
+        )
     if isinstance(value, dict):
         props = schema.get("properties") or {}
         return {k: _value(v, props.get(k)) for k, v in value.items() if v is not None}
