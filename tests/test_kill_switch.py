@@ -30,19 +30,23 @@ def test_suspend_during_200_concurrent_proposals(
         results.append((started, r.status_code, code))
 
     with ThreadPoolExecutor(max_workers=16) as pool:
-        futures = [pool.submit(propose, i) for i in range(LOAD)]
-        while len(results) < LOAD // 4:
+        # Half the load is in flight when the suspend lands; the other half starts after it.
+        futures = [pool.submit(propose, i) for i in range(LOAD // 2)]
+        while len(results) < LOAD // 10:
             time.sleep(0.005)
+        in_flight = LOAD // 2 - len(results)
         r = api.post(f"/v1/agents/{agent.id}/suspend", json={"reason": "runaway"}, headers=admin)
         assert r.status_code == 200 and r.json()["suspended"] is True
         suspended_at.append(time.monotonic())
+        futures += [pool.submit(propose, i) for i in range(LOAD // 2, LOAD)]
         for f in futures:
             f.result()
 
     cutoff = suspended_at[0]
     after = [(status, code) for started, status, code in results if started > cutoff]
     assert len(results) == LOAD
-    assert len(after) >= LOAD // 4, "the suspend should land mid-load"
+    assert in_flight > 0, "the suspend should land while proposals are in flight"
+    assert len(after) >= LOAD // 2
     assert all(status == 403 and code == "agent_suspended" for status, code in after), after
     assert any(status == 201 for _, status, _ in results)
 
