@@ -12,6 +12,8 @@ from backend.limits import BodySizeLimit
 from backend.logging import configure_logging
 from backend.metrics import MetricsMiddleware, metrics_endpoint
 from backend.routes import admin, agents, health, proposals, review
+from backend.routes import budgets as budget_routes
+from backend.routes import policies as policy_routes
 from backend.services.expiry import Sweeper
 from backend.services.notify import PgListener
 from backend.settings import get_settings
@@ -59,6 +61,8 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     for router in (proposals.router, review.router, agents.router, admin.router, health.router):
+        app.include_router(router)
+    for router in (policy_routes.router, budget_routes.router):
         app.include_router(router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.add_middleware(MetricsMiddleware)

@@ -3,6 +3,7 @@ bootstrap a fresh install (migrate, create an agent and its key) without a login
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -238,6 +239,68 @@ def audit_verify(as_json: JsonFlag = False) -> None:
         )
     if not result.ok:
         raise typer.Exit(1)
+
+
+policy_app = typer.Typer(help="Cedar policies: validate and apply.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+def _read_policy(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"Cannot read {path}: {exc}")
+
+
+def _check_policy(path: Path, text: str) -> list[str]:
+    """Cedar's verdict on the file; errors print as FILE:LINE:COLUMN: message, exit 1."""
+    from backend.services import gate
+    from backend.services.policy_text import PolicyError, lint
+
+    try:
+        ids = list(gate.compile_text(text).ids)
+        lint(text)
+        return ids
+    except PolicyError as exc:
+        where = ":".join(str(p) for p in (path, exc.line, exc.column) if p is not None)
+        fail(f"{where}: {exc.message}")
+
+
+@policy_app.command("validate")
+def policy_validate(file: Path, as_json: JsonFlag = False) -> None:
+    """Check a .cedar file without applying it (no database needed)."""
+    ids = _check_policy(file, _read_policy(file))
+    if as_json:
+        emit({"valid": True, "policy_ids": ids}, True)
+    else:
+        out.print(f"[green]valid[/green]: {len(ids)} policies: {', '.join(ids)}", highlight=False)
+
+
+@policy_app.command("apply")
+def policy_apply(
+    file: Path,
+    comment: Annotated[str, typer.Option(help="Why this change (kept with the version).")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Validate a .cedar file and make it the next policy version (audited)."""
+    from backend.services import policies
+
+    text = _read_policy(file)
+    _check_policy(file, text)
+    _guard()
+    with _api_errors():
+        try:
+            with transaction() as session:
+                view = policies.replace(session, text, comment or f"applied from {file.name}", OPERATOR)
+        except ApiError as exc:
+            if exc.code != "invalid_policy":
+                raise
+            where = ":".join(str(p) for p in (file, exc.extra.get("line"), exc.extra.get("column")) if p)
+            fail(f"{where}: {exc.message}")
+    if as_json:
+        emit(view, True)
+    else:
+        out.print(f"Policy version {view['version']} is now current ({len(view['policy_ids'])} policies).")
 
 
 class _api_errors:

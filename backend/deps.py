@@ -11,7 +11,7 @@ from sqlmodel import Session
 from backend.auth.oidc import OidcVerifier, User
 from backend.db import read_session, write_session
 from backend.errors import ApiError
-from backend.services import keys
+from backend.services import keys, system
 from backend.settings import Settings, get_settings
 from models.agents import Agent, ApiKey
 
@@ -93,7 +93,23 @@ def _auditor(user: Annotated[User, Depends(_current_user)], settings: SettingsDe
     return user
 
 
+def _refuse_if_stopped(session: Session, agent: Agent) -> None:
+    """The kill switches: a suspended agent, or every agent while the global switch is on."""
+    if agent.suspended:
+        raise ApiError(403, "agent_suspended", "This agent is suspended.")
+    if system.kill_switch_engaged(session):
+        raise ApiError(403, "kill_switch_engaged", "The global kill switch is engaged.")
+
+
+def _active_agent(request: Request, session: ReadSessionDep) -> AgentPrincipal:
+    """An agent that is allowed to act now. (Placing a proposal checks this itself, to audit it.)"""
+    principal = _current_agent(request, session)
+    _refuse_if_stopped(session, principal.agent)
+    return principal
+
+
 CurrentAgent = Annotated[AgentPrincipal, Depends(_current_agent)]
+ActiveAgent = Annotated[AgentPrincipal, Depends(_active_agent)]
 CurrentUser = Annotated[User, Depends(_current_user)]
 CurrentReviewer = Annotated[User, Depends(_reviewer)]
 AdminDep = Annotated[User, Depends(_admin)]
@@ -103,7 +119,7 @@ AuditorDep = Annotated[User, Depends(_auditor)]
 def _caller(request: Request, session: ReadSessionDep, settings: SettingsDep) -> AgentPrincipal | User:
     """An agent (by API key) or a reviewer (by ID token), for endpoints both may read."""
     if _bearer(request).startswith(keys.PREFIX):
-        return _current_agent(request, session)
+        return _active_agent(request, session)
     return _reviewer(_current_user(request), settings)
 
 

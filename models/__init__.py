@@ -5,3 +5,6 @@ tests rely on that).
 """
 
 from models import action_types, agents, audit, common, idempotency, proposals, system  # noqa: F401
+
+# isort: split
+from models import policies  # noqa: F401

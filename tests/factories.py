@@ -78,3 +78,29 @@ def refund_proposal(amount: float = 42.5, **overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+DENY_POLICY_ID = "forbid-refunds-to-blocked-customers"
+
+
+def default_policy_text() -> str:
+    from pathlib import Path
+
+    return (Path(__file__).resolve().parent.parent / "backend" / "policies" / "default.cedar").read_text()
+
+
+def policy_with_deny() -> str:
+    """The default policy plus one forbid, so a test can reach the "deny" outcome."""
+    return default_policy_text() + (
+        f'\n@id("{DENY_POLICY_ID}")\n'
+        'forbid (principal, action == Action::"propose", resource == ActionType::"refund")\n'
+        'when { context.payload.customer_id == "cus_blocked" };\n'
+    )
+
+
+def apply_policy(text: str, comment: str = "test") -> int:
+    """Make ``text`` the current policy version (through the service, as PUT does)."""
+    from backend.services import policies
+
+    with transaction() as session:
+        return int(policies.replace(session, text, comment, "system:test")["version"])

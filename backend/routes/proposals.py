@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from backend.deps import AgentPrincipal, CurrentAgent, CurrentCaller
+from backend.deps import ActiveAgent, AgentPrincipal, CurrentAgent, CurrentCaller
 from backend.responses import JsonResponse
 from backend.services import idempotency, lifecycle, proposals
 from backend.services.notify import hub
@@ -53,7 +53,7 @@ def get_proposal(proposal_id: ProposalId, caller: CurrentCaller) -> JsonResponse
 @router.get("/{proposal_id}/decision", response_model=DecisionState, responses=_ERRORS)
 async def wait_for_decision(
     proposal_id: ProposalId,
-    principal: CurrentAgent,
+    principal: ActiveAgent,
     wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for a decision")] = 0,
 ) -> JsonResponse:
     """Long-poll: answers as soon as the proposal leaves `pending`, or after `wait` seconds."""
@@ -72,7 +72,7 @@ async def wait_for_decision(
 
 
 @router.post("/{proposal_id}/execution", status_code=201, response_model=ExecutionPublic, responses=_ERRORS)
-def report_execution(proposal_id: ProposalId, body: ExecutionReport, principal: CurrentAgent) -> JsonResponse:
+def report_execution(proposal_id: ProposalId, body: ExecutionReport, principal: ActiveAgent) -> JsonResponse:
     """Report the outcome, once. The same report again is a replay; a different one is 409."""
     content, replayed = lifecycle.report_execution(proposal_id, principal.agent.id, body)
     if replayed:
@@ -81,5 +81,5 @@ def report_execution(proposal_id: ProposalId, body: ExecutionReport, principal: 
 
 
 @router.post("/{proposal_id}/cancel", response_model=ProposalPublic, responses=_ERRORS)
-def cancel_proposal(proposal_id: ProposalId, principal: CurrentAgent) -> JsonResponse:
+def cancel_proposal(proposal_id: ProposalId, principal: ActiveAgent) -> JsonResponse:
     return JsonResponse(lifecycle.cancel(proposal_id, principal.agent.id))

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from backend.auth.oidc import User
 from backend.db import read_session, transaction
 from backend.errors import ApiError
-from backend.services import action_types, audit, gate, notify
+from backend.services import action_types, audit, gate, notify, system
 from backend.services.proposals import load, load_for_agent
 from backend.services.views import proposal_public
 from backend.settings import get_settings
@@ -168,6 +168,10 @@ def decide(proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]
             if agent.suspended:
                 raise ApiError(
                     409, "agent_suspended", "The agent is suspended; its proposals cannot be approved."
+                )
+            if system.kill_switch_engaged(session):
+                raise ApiError(
+                    409, "kill_switch_engaged", "The global kill switch is engaged; nothing can be approved."
                 )
             if body.reason_codes:
                 _check_reasons(action_type, body)

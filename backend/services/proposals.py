@@ -164,6 +164,7 @@ def _place(
     context = body.context.model_dump(exclude_none=True)
     flags = budgets.check_and_charge(session, agent, action_type, context)
     verdict = gate.judge_proposal(session, agent, action_type, body.payload, context)
+    flags += budgets.record_outcome(session, agent, verdict.outcome)
     mode = effective_mode(Dial(grant.dial), agent.breaker_tripped_at is not None, verdict.outcome)
     now = utcnow()
     expires_in = body.expires_in_seconds or action_type.default_expiry_seconds
@@ -243,6 +244,7 @@ def _place(
             "outcome": verdict.outcome,
             "policy_ids": verdict.policy_ids,
             "effective_mode": mode.value if mode else None,
+            "errors": verdict.errors,
         },
     )
     if decisions:
