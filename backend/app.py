@@ -12,8 +12,10 @@ from backend.limits import BodySizeLimit
 from backend.logging import configure_logging
 from backend.metrics import MetricsMiddleware, metrics_endpoint
 from backend.routes import admin, agents, health, proposals, review
+from backend.routes import webhooks as webhook_routes
 from backend.services.expiry import Sweeper
 from backend.services.notify import PgListener
+from backend.services.webhook_worker import WebhookSettings, WebhookWorker
 from backend.settings import get_settings
 
 
@@ -40,9 +42,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     listener = None if is_sqlite(settings.database_url) else PgListener(settings.database_url)
     if listener:
         listener.start()
+    webhook_settings = WebhookSettings()
+    webhook_worker = WebhookWorker(webhook_settings) if webhook_settings.enabled else None
+    if webhook_worker:
+        webhook_worker.start()
     try:
         yield
     finally:
+        if webhook_worker:
+            webhook_worker.stop()
         sweeper.stop()
         if listener:
             listener.stop()
@@ -60,6 +68,7 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     for router in (proposals.router, review.router, agents.router, admin.router, health.router):
         app.include_router(router)
+    app.include_router(webhook_routes.router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

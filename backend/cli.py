@@ -15,6 +15,7 @@ from backend.db import get_engine, read_session, transaction
 from backend.errors import ApiError
 from backend.services import agents as agent_service
 from backend.services import audit, keys
+from backend.services import webhooks as _webhooks  # noqa: F401  (CLI suspensions are webhook events too)
 from models.agents import AgentCreate, ApiKeyCreate, Dial
 
 app = typer.Typer(help="Signoff: human approval for the actions of AI agents.", no_args_is_help=True)

@@ -4,4 +4,5 @@ Importing this package registers every table on ``SQLModel.metadata`` (Alembic a
 tests rely on that).
 """
 
+import models.webhooks  # noqa: F401
 from models import action_types, agents, audit, common, idempotency, proposals, system  # noqa: F401
