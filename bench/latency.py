@@ -22,12 +22,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import signoff  # noqa: E402
-from tests import databases  # noqa: E402
-from tests.conftest import CLIENT_ID, pointed_at, server_env  # noqa: E402
-from tests.factories import make_agent, refund_payload  # noqa: E402
-from tests.servers import ApiServer, OidcProvider, free_port  # noqa: E402
-from tests.webhook_receiver import Receiver  # noqa: E402
+import signoff
+from tests import databases
+from tests.conftest import CLIENT_ID, pointed_at, server_env
+from tests.factories import make_agent, refund_payload
+from tests.servers import ApiServer, OidcProvider, free_port
+from tests.webhook_receiver import Receiver
 
 
 def pct(values: list[float], p: float) -> float:

@@ -9,19 +9,19 @@ import pytest
 
 pytest.importorskip("agents")
 
-from agents import Agent, ModelResponse, ModelSettings, RunConfig, Usage  # noqa: E402
-from agents.models.interface import Model  # noqa: E402
-from openai.types.responses import (  # noqa: E402
+from agents import Agent, ModelResponse, ModelSettings, RunConfig, Usage
+from agents.models.interface import Model
+from openai.types.responses import (
     ResponseFunctionToolCall,
     ResponseOutputMessage,
     ResponseOutputText,
 )
 
-import signoff  # noqa: E402
-from signoff.integrations.openai_agents import SignoffGate  # noqa: E402
-from tests.factories import AgentCreds, refund_payload  # noqa: E402
-from tests.sdk_helpers import Reviewer, proposals_of  # noqa: E402
-from tests.servers import ApiServer  # noqa: E402
+import signoff
+from signoff.integrations.openai_agents import SignoffGate
+from tests.factories import AgentCreds, refund_payload
+from tests.sdk_helpers import Reviewer, proposals_of
+from tests.servers import ApiServer
 
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 

@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from agents import Agent, FunctionTool, RunResult, Runner, ToolApprovalItem, function_tool
+from agents import Agent, FunctionTool, Runner, RunResult, ToolApprovalItem, function_tool
 from agents.tool_context import ToolContext
 
 from signoff.client import AsyncClient, AsyncProposalHandle
