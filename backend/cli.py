@@ -255,5 +255,17 @@ class _api_errors:
         return False
 
 
+@app.command("mcp")
+def mcp_server(
+    transport: Annotated[str, typer.Option(help="stdio, sse or streamable-http.")] = "stdio",
+) -> None:
+    """Serve the approval queue to MCP agents (needs the `mcp` extra, SIGNOFF_URL, SIGNOFF_API_KEY)."""
+    try:
+        from signoff.integrations.mcp import main
+    except ImportError as exc:
+        fail(f"The MCP server needs the 'mcp' extra: pip install 'signoff[mcp]' ({exc})")
+    main(transport)
+
+
 if __name__ == "__main__":
     app()
