@@ -218,3 +218,19 @@ def test_draft_mode_executor_webhook_executes_the_approved_payload(
     )
     assert failed and failed["execution"]["error"] == "card declined"
     assert len(executor.requests) == 3  # one transient failure, then exactly one call per proposal
+
+
+def test_agent_suspension_is_an_event(
+    api: httpx.Client, admin: dict[str, str], hooks: list[str], receivers: list[Receiver]
+) -> None:
+    receiver = Receiver()
+    receivers.append(receiver)
+    hook = register(api, admin, hooks, receiver.url, ["agent.suspended"])
+    target = make_agent()
+    r = api.post(f"/v1/agents/{target.id}/suspend", json={"reason": "spike"}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert eventually(lambda: receiver.accepted())
+    (seen,) = receiver.accepted()
+    Webhook(hook["secret"]).verify(seen.body, seen.headers)
+    assert seen.json["type"] == "agent.suspended" and seen.json["data"]["agent_id"] == target.id
+    assert seen.json["data"]["actor"] == "user:ada"
