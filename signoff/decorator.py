@@ -7,10 +7,12 @@ task, so a task re-run after a crash finds its proposal instead of making anothe
 proposal already executed is not executed again: its recorded result is returned.
 """
 
+import asyncio
 import contextlib
 import contextvars
 import functools
 import inspect
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
@@ -25,7 +27,10 @@ ContextArg = dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]] | None
 
 _task: contextvars.ContextVar[str | None] = contextvars.ContextVar("signoff_task", default=None)
 _default_sync: Client | None = None
-_default_async: AsyncClient | None = None
+# httpx's AsyncClient belongs to the event loop it first ran on: keep one per loop.
+_default_async: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient]" = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @contextlib.contextmanager
@@ -46,11 +51,11 @@ def _sync_client() -> Client:
 
 
 def _async_client() -> AsyncClient:
-    # One per event loop would be purer; httpx's AsyncClient is fine across calls in one loop.
-    global _default_async
-    if _default_async is None:
-        _default_async = AsyncClient()
-    return _default_async
+    loop = asyncio.get_running_loop()
+    client = _default_async.get(loop)
+    if client is None:
+        client = _default_async[loop] = AsyncClient()
+    return client
 
 
 def _resolve(value: Any, payload: dict[str, Any]) -> Any:

@@ -235,3 +235,27 @@ def test_async_decorator_rejection(server: ApiServer, agent: AgentCreds, lead: d
 
 def test_httpx_is_the_only_transport(client: signoff.Client) -> None:
     assert isinstance(client._http, httpx.Client)
+
+
+def test_default_clients_come_from_the_environment(
+    server: ApiServer, agent: AgentCreds, lead: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from signoff import decorator
+
+    monkeypatch.setenv("SIGNOFF_URL", server.url)
+    monkeypatch.setenv("SIGNOFF_API_KEY", agent.key)
+    monkeypatch.setattr(decorator, "_default_sync", None)
+
+    @signoff.require_approval("refund")
+    def refund(**payload: object) -> str:
+        return "sync"
+
+    @signoff.require_approval("refund")
+    async def refund_async(**payload: object) -> str:
+        return "async"
+
+    Reviewer(server.url, lead, agent, count=3)
+    assert refund(**refund_payload(150)) == "sync"
+    assert asyncio.run(refund_async(**refund_payload(150))) == "async"
+    assert asyncio.run(refund_async(**refund_payload(150))) == "async"  # a new event loop, a new client
+    assert sorted(p.status for p in proposals_of(agent)) == ["executed"] * 3
