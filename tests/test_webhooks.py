@@ -234,3 +234,28 @@ def test_agent_suspension_is_an_event(
     Webhook(hook["secret"]).verify(seen.body, seen.headers)
     assert seen.json["type"] == "agent.suspended" and seen.json["data"]["agent_id"] == target.id
     assert seen.json["data"]["actor"] == "user:ada"
+
+
+def test_expiry_by_the_sweeper_is_an_event(
+    api: httpx.Client, agent: AgentCreds, admin: dict[str, str], hooks: list[str], receivers: list[Receiver]
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from backend.db import transaction
+    from models.common import utcnow
+    from models.proposals import Proposal
+
+    receiver = Receiver()
+    receivers.append(receiver)
+    register(api, admin, hooks, receiver.url, ["proposal.expired"])
+    pid = api.post("/v1/proposals", json=refund_proposal(150), headers=agent.headers).json()["id"]
+    with transaction() as session:  # pretend its deadline passed; the server's sweeper does the rest
+        session.execute(
+            update(Proposal).where(Proposal.id == pid).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    assert eventually(lambda: receiver.accepted())
+    (seen,) = receiver.accepted()
+    assert seen.json["type"] == "proposal.expired" and seen.json["data"]["proposal_id"] == pid
+    assert seen.json["data"]["proposal"]["status"] == "expired" and seen.json["data"]["actor"] == "system"
