@@ -14,8 +14,10 @@ from backend.metrics import MetricsMiddleware, metrics_endpoint
 from backend.routes import admin, agents, health, proposals, review
 from backend.routes import budgets as budget_routes
 from backend.routes import policies as policy_routes
+from backend.routes import webhooks as webhook_routes
 from backend.services.expiry import Sweeper
 from backend.services.notify import PgListener
+from backend.services.webhook_worker import WebhookSettings, WebhookWorker
 from backend.settings import get_settings
 
 
@@ -42,9 +44,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     listener = None if is_sqlite(settings.database_url) else PgListener(settings.database_url)
     if listener:
         listener.start()
+    webhook_settings = WebhookSettings()
+    webhook_worker = WebhookWorker(webhook_settings) if webhook_settings.enabled else None
+    if webhook_worker:
+        webhook_worker.start()
     try:
         yield
     finally:
+        if webhook_worker:
+            webhook_worker.stop()
         sweeper.stop()
         if listener:
             listener.stop()
@@ -64,6 +72,7 @@ def create_app() -> FastAPI:
         app.include_router(router)
     for router in (policy_routes.router, budget_routes.router):
         app.include_router(router)
+    app.include_router(webhook_routes.router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -16,6 +16,7 @@ from backend.db import get_engine, read_session, transaction
 from backend.errors import ApiError
 from backend.services import agents as agent_service
 from backend.services import audit, keys
+from backend.services import webhooks as _webhooks  # noqa: F401  (CLI suspensions are webhook events too)
 from models.agents import AgentCreate, ApiKeyCreate, Dial
 
 app = typer.Typer(help="Signoff: human approval for the actions of AI agents.", no_args_is_help=True)
@@ -315,6 +316,18 @@ class _api_errors:
         if isinstance(exc, SQLAlchemyError):
             fail(f"Database error: {exc.__class__.__name__}")
         return False
+
+
+@app.command("mcp")
+def mcp_server(
+    transport: Annotated[str, typer.Option(help="stdio, sse or streamable-http.")] = "stdio",
+) -> None:
+    """Serve the approval queue to MCP agents (needs the `mcp` extra, SIGNOFF_URL, SIGNOFF_API_KEY)."""
+    try:
+        from signoff.integrations.mcp import main
+    except ImportError as exc:
+        fail(f"The MCP server needs the 'mcp' extra: pip install 'signoff[mcp]' ({exc})")
+    main(transport)
 
 
 if __name__ == "__main__":

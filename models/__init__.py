@@ -4,7 +4,14 @@ Importing this package registers every table on ``SQLModel.metadata`` (Alembic a
 tests rely on that).
 """
 
-from models import action_types, agents, audit, common, idempotency, proposals, system  # noqa: F401
-
-# isort: split
-from models import policies  # noqa: F401
+from models import (  # noqa: F401
+    action_types,
+    agents,
+    audit,
+    common,
+    idempotency,
+    policies,
+    proposals,
+    system,
+    webhooks,
+)

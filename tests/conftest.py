@@ -27,6 +27,10 @@ def server_env(db: Database, issuer: str, **extra: str) -> dict[str, str]:
         "SIGNOFF_OIDC_CLIENT_ID": CLIENT_ID,
         "SIGNOFF_EXPIRY_SWEEP_SECONDS": "0.5",
         "SIGNOFF_LOG_LEVEL": "WARNING",
+        # Webhook retries in tenths of a second, and a short timeout for hanging receivers.
+        "SIGNOFF_WEBHOOK_BACKOFF_SECONDS": "0.1",
+        "SIGNOFF_WEBHOOK_TIMEOUT_SECONDS": "1",
+        "SIGNOFF_WEBHOOK_POLL_SECONDS": "0.2",
         **extra,
     }
 

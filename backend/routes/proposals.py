@@ -62,11 +62,12 @@ async def wait_for_decision(
     agent_id = principal.agent.id
     with hub.subscribe(proposal_id) as changed:
         while True:
+            # Clear before reading: a decision committed while we read must still wake us.
+            changed.clear()
             state, final = await run_in_threadpool(lifecycle.read_decision_state, agent_id, proposal_id)
             remaining = deadline - time.monotonic()
             if final or remaining <= 0:
                 return JsonResponse(state)
-            changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), timeout=min(remaining, settings.poll_fallback_seconds))
 

@@ -8,7 +8,7 @@ API replicas on PostgreSQL (SQLite's ``BEGIN IMMEDIATE`` already does).
 """
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +23,10 @@ from models.common import new_id, utcnow
 
 GENESIS = "0" * 64
 _PENDING = "signoff_audit_pending"
+
+# Called as ``subscriber(session, rows)`` right after events are written, inside the same
+# transaction, so what they add (webhook deliveries) commits with the events or not at all.
+SUBSCRIBERS: list[Callable[[OrmSession, list[dict[str, Any]]], None]] = []
 
 
 @dataclass
@@ -119,6 +123,8 @@ def _write_pending(session: OrmSession) -> None:
         prev = digest
     conn.execute(_INSERT_EVENTS, rows)
     conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
+    for subscriber in SUBSCRIBERS:
+        subscriber(session, rows)
 
 
 @event.listens_for(OrmSession, "after_rollback")

@@ -1,0 +1,1 @@
+"""Optional framework integrations: openai_agents, langgraph, mcp (each needs its extra)."""
