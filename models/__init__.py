@@ -4,4 +4,4 @@ Importing this package registers every table on ``SQLModel.metadata`` (Alembic a
 tests rely on that).
 """
 
-from models import action_types, agents, audit, common, idempotency, proposals, system  # noqa: F401
+from models import action_types, agents, audit, common, evals, idempotency, proposals, system  # noqa: F401

@@ -6,7 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from backend.errors import ApiError, not_found
-from backend.services import action_types, audit
+from backend.services import action_types, audit, eval_gate
 from models.agents import Agent, AgentCreate, Dial, Grant, agent_public
 from models.common import is_ulid, utcnow
 
@@ -118,6 +118,8 @@ def set_dial(
     """Turn an agent's dial for one action type (granting the type if it was not)."""
     row = grant(session, agent, action_type, actor)
     before = row.dial
+    if mode == Dial.execute and before != Dial.execute.value:
+        eval_gate.check(session, agent, action_type)
     if before != mode.value:
         row.dial = mode.value
         row.updated_at = utcnow()

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from backend.db import transaction
 from backend.errors import ApiError, not_found
-from backend.services import action_types, audit, budgets, gate, notify, system
+from backend.services import action_types, audit, budgets, eval_runs, gate, notify, system
 from backend.services.idempotency import IdempotencyOutcome, claim_key, store_response
 from backend.services.views import proposal_public
 from backend.settings import get_settings
@@ -154,6 +154,7 @@ def _place(
     flags = budgets.check_and_charge(session, agent, action_type, context)
     verdict = gate.judge_proposal(session, agent, action_type, body.payload, context)
     mode = effective_mode(Dial(grant.dial), agent.breaker_tripped_at is not None, verdict.outcome)
+    mode, eval_tag = eval_runs.cap_for_run(session, agent.id, context, mode, flags)
     now = utcnow()
     expires_in = body.expires_in_seconds or action_type.default_expiry_seconds
     proposal = Proposal(
@@ -193,6 +194,7 @@ def _place(
     session.add(proposal)
     session.add_all(decisions)
     session.flush()
+    eval_runs.link(session, proposal.id, eval_tag)
     actor = f"agent:{agent.id}"
     subject = f"proposal:{proposal.id}"
     audit.record(

@@ -1,0 +1,329 @@
+"""Export of eval cases: one decided proposal = one self-contained case.
+
+Memory stays flat whatever the size: rows are read in keyset batches (by proposal id),
+JSON columns are fetched as text and parsed with orjson, and each batch is rendered to
+bytes and handed on before the next is read. Field names are the contract documented
+in docs/eval-data.md; add fields, never rename them.
+"""
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Text, and_, cast, exists, select, text
+from sqlmodel import Session
+
+from backend.db import read_session
+from models.action_types import ActionType
+from models.agents import Agent
+from models.common import is_ulid
+from models.evals import Annotation, EvalRunProposal
+from models.proposals import Decision, Proposal, Status, Verdict
+
+SCHEMA_VERSION = 1
+BATCH = 1000
+MASK = "[masked]"
+DECIDED = (Status.approved, Status.rejected, Status.executed, Status.failed)
+APPROVED = (Status.approved, Status.executed, Status.failed)
+
+# The CSV columns, in order; nested values are JSON-encoded strings.
+FIELDS = [
+    "schema_version",
+    "id",
+    "action_type",
+    "action_type_version",
+    "agent_id",
+    "agent_name",
+    "status",
+    "mode",
+    "summary",
+    "payload",
+    "evidence",
+    "context",
+    "model",
+    "prompt_version",
+    "tool_schema_version",
+    "verdict",
+    "decided_by",
+    "reviewer_sub",
+    "reviewer_name",
+    "reason_codes",
+    "comment",
+    "edited_payload",
+    "final_payload",
+    "annotations",
+    "policy_version",
+    "policy_outcome",
+    "policy_ids",
+    "flags",
+    "created_at",
+    "decided_at",
+    "time_to_decision_s",
+    "masked_fields",
+]
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    since: datetime | None = None
+    until: datetime | None = None
+    action_type: str | None = None
+    agent: str | None = None
+    verdict: Verdict | None = None
+    reason_code: str | None = None
+    mask_pii: bool = True
+
+
+def pii_paths(schema: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted paths of the payload fields the schema marks with ``"x-pii": true``."""
+    paths: list[str] = []
+    for name, prop in (schema.get("properties") or {}).items():
+        if not isinstance(prop, dict):
+            continue
+        path = f"{prefix}{name}"
+        if prop.get("x-pii") is True:
+            paths.append(path)
+        elif prop.get("type") == "object" or "properties" in prop:
+            paths.extend(pii_paths(prop, f"{path}."))
+        elif isinstance(prop.get("items"), dict) and prop["items"].get("x-pii") is True:
+            paths.append(f"{path}[]")
+        elif isinstance(prop.get("items"), dict):
+            paths.extend(pii_paths(prop["items"], f"{path}[]."))
+    return paths
+
+
+def _mask(value: Any, parts: list[str]) -> bool:
+    """Replace the value at `parts` in place; True if something was there to mask."""
+    if not parts:
+        return False
+    head, rest = parts[0], parts[1:]
+    is_list = head.endswith("[]")
+    key = head[:-2] if is_list else head
+    if not isinstance(value, dict) or key not in value:
+        return False
+    if is_list and isinstance(value[key], list):
+        if not rest:
+            value[key] = [MASK for _ in value[key]]
+            return bool(value[key])
+        return any([_mask(item, rest) for item in value[key]])
+    if not rest:
+        value[key] = MASK
+        return True
+    return _mask(value[key], rest)
+
+
+def mask_payload(payload: dict[str, Any] | None, paths: list[str]) -> list[str]:
+    if payload is None:
+        return []
+    return [p for p in paths if _mask(payload, p.split("."))]
+
+
+def _reason_filter(dialect: str, code: str) -> Any:
+    if dialect == "postgresql":
+        cond = text("decisions.reason_codes @> jsonb_build_array(CAST(:rc AS text))").bindparams(rc=code)
+    else:
+        cond = text("EXISTS (SELECT 1 FROM json_each(decisions.reason_codes) WHERE value = :rc)").bindparams(
+            rc=code
+        )
+    return exists().where(and_(Decision.proposal_id == Proposal.id, cond))  # type: ignore[arg-type]
+
+
+def _where(session: Session, f: ExportFilter) -> list[Any]:
+    statuses = APPROVED if f.verdict == Verdict.approve else (Status.rejected,) if f.verdict else DECIDED
+    conds: list[Any] = [
+        Proposal.status.in_([s.value for s in statuses]),  # type: ignore[attr-defined]
+        # Proposals placed by an eval run are the run's, not eval data about production.
+        ~exists().where(EvalRunProposal.proposal_id == Proposal.id),
+    ]
+    if f.since:
+        conds.append(Proposal.decided_at >= f.since)  # type: ignore[operator]
+    if f.until:
+        conds.append(Proposal.decided_at < f.until)  # type: ignore[operator]
+    if f.action_type:
+        conds.append(Proposal.action_type == f.action_type)
+    if f.agent:
+        if is_ulid(f.agent):
+            conds.append(Proposal.agent_id == f.agent)
+        else:
+            conds.append(Proposal.agent_id.in_(select(Agent.id).where(Agent.name == f.agent)))  # type: ignore[attr-defined]
+    if f.reason_code:
+        conds.append(_reason_filter(session.get_bind().dialect.name, f.reason_code))
+    return conds
+
+
+_PCOLS = (
+    Proposal.id,
+    Proposal.agent_id,
+    Proposal.action_type,
+    Proposal.action_type_version,
+    Proposal.status,
+    Proposal.mode,
+    Proposal.summary,
+    cast(Proposal.payload, Text),
+    cast(Proposal.evidence, Text),
+    cast(Proposal.context, Text),
+    Proposal.policy_version,
+    Proposal.policy_outcome,
+    cast(Proposal.policy_ids, Text),
+    cast(Proposal.flags, Text),
+    Proposal.created_at,
+    Proposal.decided_at,
+)
+_DCOLS = (
+    Decision.proposal_id,
+    Decision.id,
+    Decision.verdict,
+    Decision.decided_by,
+    Decision.reviewer_sub,
+    Decision.reviewer_name,
+    cast(Decision.reason_codes, Text),
+    Decision.comment,
+    cast(Decision.edited_payload, Text),
+    Decision.policy_version,
+)
+
+
+def _loads(raw: str | None) -> Any:
+    return None if raw is None else orjson.loads(raw)
+
+
+def iter_cases(session: Session, f: ExportFilter, batch: int = BATCH) -> Iterator[list[dict[str, Any]]]:
+    """Cases in batches, oldest proposal first. Each batch is independent of the others."""
+    conds = _where(session, f)
+    pii = {}
+    if f.mask_pii:
+        for at in session.execute(select(ActionType.name, ActionType.payload_schema)).all():
+            paths = pii_paths(at[1] or {})
+            if paths:
+                pii[at[0]] = paths
+    names: dict[str, str] = {}
+    last = ""
+    while True:
+        rows = session.execute(
+            select(*_PCOLS).where(Proposal.id > last, *conds).order_by(Proposal.id).limit(batch)  # type: ignore[arg-type]
+        ).all()
+        if not rows:
+            return
+        last = rows[-1][0]
+        ids = [r[0] for r in rows]
+        decisions: dict[str, tuple[Any, ...]] = {}
+        for d in session.execute(select(*_DCOLS).where(Decision.proposal_id.in_(ids))).all():  # type: ignore[attr-defined]
+            if d[0] not in decisions or d[1] > decisions[d[0]][1]:
+                decisions[d[0]] = tuple(d)
+        notes: dict[str, list[dict[str, Any]]] = {}
+        for a in session.scalars(
+            select(Annotation).where(Annotation.proposal_id.in_(ids)).order_by(Annotation.id)  # type: ignore[attr-defined]
+        ):
+            notes.setdefault(a.proposal_id, []).append(
+                {
+                    "id": a.id,
+                    "author_sub": a.author_sub,
+                    "author_name": a.author_name,
+                    "labels": a.labels,
+                    "severity": a.severity,
+                    "note": a.note,
+                    "created_at": a.created_at,
+                    "updated_at": a.updated_at,
+                }
+            )
+        missing = {r[1] for r in rows} - names.keys()
+        if missing:
+            names.update(session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(missing))).all())  # type: ignore[attr-defined, arg-type]
+        yield [_case(r, decisions.get(r[0]), notes.get(r[0], []), names, pii) for r in rows]
+
+
+def _case(
+    r: Any,
+    d: tuple[Any, ...] | None,
+    annotations: list[dict[str, Any]],
+    names: dict[str, str],
+    pii: dict[str, list[str]],
+) -> dict[str, Any]:
+    payload = orjson.loads(r[7])
+    context = orjson.loads(r[9]) or {}
+    edited = _loads(d[8]) if d else None
+    masked: list[str] = []
+    paths = pii.get(r[2])
+    if paths:
+        masked = [f"payload.{p}" for p in mask_payload(payload, paths)]
+        masked += [f"edited_payload.{p}" for p in mask_payload(edited, paths)]
+    verdict = d[2] if d else (Verdict.reject.value if r[4] == Status.rejected else Verdict.approve.value)
+    created, decided = r[14], r[15]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "id": r[0],
+        "action_type": r[2],
+        "action_type_version": r[3],
+        "agent_id": r[1],
+        "agent_name": names.get(r[1]),
+        "status": r[4],
+        "mode": r[5],
+        "summary": r[6],
+        "payload": payload,
+        "evidence": orjson.loads(r[8]),
+        "context": context,
+        "model": context.get("model"),
+        "prompt_version": context.get("prompt_version"),
+        "tool_schema_version": context.get("tool_schema_version"),
+        "verdict": verdict,
+        "decided_by": d[3] if d else None,
+        "reviewer_sub": d[4] if d else None,
+        "reviewer_name": d[5] if d else None,
+        "reason_codes": _loads(d[6]) if d else [],
+        "comment": d[7] if d else "",
+        "edited_payload": edited,
+        "final_payload": (edited or payload) if verdict == Verdict.approve else None,
+        "annotations": annotations,
+        "policy_version": (d[9] if d and d[9] is not None else r[10]),
+        "policy_outcome": r[11],
+        "policy_ids": orjson.loads(r[12]),
+        "flags": orjson.loads(r[13]),
+        "created_at": created,
+        "decided_at": decided,
+        "time_to_decision_s": round((decided - created).total_seconds(), 3) if decided else None,
+        "masked_fields": masked,
+    }
+
+
+_OPTS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+
+
+def jsonl_chunks(batches: Iterator[list[dict[str, Any]]]) -> Iterator[bytes]:
+    for cases in batches:
+        yield b"".join(orjson.dumps(c, option=_OPTS | orjson.OPT_APPEND_NEWLINE) for c in cases)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return orjson.dumps(value, option=_OPTS).decode()
+    if isinstance(value, datetime):
+        return orjson.dumps(value, option=_OPTS).decode().strip('"')
+    return "" if value is None else value
+
+
+def csv_chunks(batches: Iterator[list[dict[str, Any]]]) -> Iterator[bytes]:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(FIELDS)
+    yield buf.getvalue().encode()
+    for cases in batches:
+        buf.seek(0)
+        buf.truncate()
+        writer.writerows([[_cell(c[k]) for k in FIELDS] for c in cases])
+        yield buf.getvalue().encode()
+
+
+def stream(f: ExportFilter, fmt: str = "jsonl", session: Session | None = None) -> Iterator[bytes]:
+    """Bytes of the export, in chunks; opens (and closes) its own read session unless given one."""
+    own = session is None
+    session = session or read_session()
+    try:
+        batches = iter_cases(session, f)
+        yield from (csv_chunks(batches) if fmt == "csv" else jsonl_chunks(batches))
+    finally:
+        if own:
+            session.close()
