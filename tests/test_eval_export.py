@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 import httpx
+import pandas as pd
 
 from backend.db import transaction
-from backend.services import action_types
+from backend.services import action_types, export
 from models.action_types import ActionTypeUpdate
 from models.common import utcnow
 from tests.eval_helpers import decide, decided_mix, place
@@ -84,6 +85,11 @@ def test_200_decisions_round_trip_and_filters(
     assert {c["agent_name"] for c in _export(api, lead, reason_code="duplicate", agent=other.name)} == {
         other.name
     }
+
+    text = api.get("/v1/evals/export", params={"agent": agent.name}, headers=lead).text
+    frame = pd.read_json(io.StringIO(text), lines=True)  # as docs/eval-data.md shows
+    assert len(frame) == 200 and set(export.FIELDS) <= set(frame.columns)
+    assert (frame.verdict == "reject").sum() == 100
 
     r = api.get("/v1/evals/export", params={"agent": agent.name, "format": "csv"}, headers=lead)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, and_, cast, exists, select, text
+from sqlalchemy import Text, and_, cast, exists, func, select, text
 from sqlmodel import Session
 
 from backend.db import read_session
@@ -123,13 +123,18 @@ def mask_payload(payload: dict[str, Any] | None, paths: list[str]) -> list[str]:
 
 
 def _reason_filter(dialect: str, code: str) -> Any:
+    """Some decision of the proposal carries `code` (its own alias: `decisions` is joined outside)."""
     if dialect == "postgresql":
-        cond = text("decisions.reason_codes @> jsonb_build_array(CAST(:rc AS text))").bindparams(rc=code)
-    else:
-        cond = text("EXISTS (SELECT 1 FROM json_each(decisions.reason_codes) WHERE value = :rc)").bindparams(
-            rc=code
+        sql = (
+            "EXISTS (SELECT 1 FROM decisions rd WHERE rd.proposal_id = proposals.id "
+            "AND rd.reason_codes @> jsonb_build_array(CAST(:rc AS text)))"
         )
-    return exists().where(and_(Decision.proposal_id == Proposal.id, cond))  # type: ignore[arg-type]
+    else:
+        sql = (
+            "EXISTS (SELECT 1 FROM decisions rd, json_each(rd.reason_codes) je "
+            "WHERE rd.proposal_id = proposals.id AND je.value = :rc)"
+        )
+    return text(sql).bindparams(rc=code)
 
 
 def _where(session: Session, f: ExportFilter) -> list[Any]:
@@ -175,7 +180,7 @@ _PCOLS = (
 )
 _DCOLS = (
     Decision.proposal_id,
-    Decision.id,
+    Decision.id,  # kept at these positions: _case reads d[2:] by index
     Decision.verdict,
     Decision.decided_by,
     Decision.reviewer_sub,
@@ -185,14 +190,35 @@ _DCOLS = (
     cast(Decision.edited_payload, Text),
     Decision.policy_version,
 )
+_NP = len(_PCOLS)
+# The decision that ended the proposal: the latest (ids are ULIDs, so max is latest).
+_LATEST = (
+    select(func.max(Decision.id))
+    .where(Decision.proposal_id == Proposal.id)  # type: ignore[arg-type]
+    .correlate(Proposal)
+    .scalar_subquery()
+)
+_ACOLS = (
+    Annotation.proposal_id,
+    Annotation.id,
+    Annotation.author_sub,
+    Annotation.author_name,
+    cast(Annotation.labels, Text),
+    Annotation.severity,
+    Annotation.note,
+    Annotation.created_at,
+    Annotation.updated_at,
+)
 
 
 def _loads(raw: str | None) -> Any:
     return None if raw is None else orjson.loads(raw)
 
 
-def iter_cases(session: Session, f: ExportFilter, batch: int = BATCH) -> Iterator[list[dict[str, Any]]]:
-    """Cases in batches, oldest proposal first. Each batch is independent of the others."""
+def iter_cases(
+    session: Session, f: ExportFilter, batch: int = BATCH, raw: bool = False
+) -> Iterator[list[dict[str, Any]]]:
+    """Cases in batches, oldest proposal first. `raw`: JSON columns as orjson fragments."""
     conds = _where(session, f)
     pii = {}
     if f.mask_pii:
@@ -202,38 +228,54 @@ def iter_cases(session: Session, f: ExportFilter, batch: int = BATCH) -> Iterato
                 pii[at[0]] = paths
     names: dict[str, str] = {}
     last = ""
+    conn = session.connection()  # Core execution: no ORM result machinery on the hot path
     while True:
-        rows = session.execute(
-            select(*_PCOLS).where(Proposal.id > last, *conds).order_by(Proposal.id).limit(batch)  # type: ignore[arg-type]
+        # Walk the primary key in windows of `batch` ids, then filter inside the window. Asking
+        # for "the next `batch` matching rows" instead lets the planner pick the status or
+        # agent index and sort all matches for every batch: quadratic on a large table.
+        window = (
+            conn.execute(
+                select(Proposal.id).where(Proposal.id > last).order_by(Proposal.id).limit(batch)  # type: ignore[arg-type]
+            )
+            .scalars()
+            .all()
+        )
+        if not window:
+            return
+        last = window[-1]
+        rows = conn.execute(
+            select(*_PCOLS, *_DCOLS)
+            .select_from(Proposal)
+            .outerjoin(Decision, and_(Decision.proposal_id == Proposal.id, Decision.id == _LATEST))  # type: ignore[arg-type]
+            .where(Proposal.id.in_(window), *conds)  # type: ignore[attr-defined]
+            .order_by(Proposal.id)
         ).all()
         if not rows:
-            return
-        last = rows[-1][0]
+            continue
         ids = [r[0] for r in rows]
-        decisions: dict[str, tuple[Any, ...]] = {}
-        for d in session.execute(select(*_DCOLS).where(Decision.proposal_id.in_(ids))).all():  # type: ignore[attr-defined]
-            if d[0] not in decisions or d[1] > decisions[d[0]][1]:
-                decisions[d[0]] = tuple(d)
         notes: dict[str, list[dict[str, Any]]] = {}
-        for a in session.scalars(
-            select(Annotation).where(Annotation.proposal_id.in_(ids)).order_by(Annotation.id)  # type: ignore[attr-defined]
+        for a in conn.execute(
+            select(*_ACOLS).where(Annotation.proposal_id.in_(ids)).order_by(Annotation.id)  # type: ignore[attr-defined]
         ):
-            notes.setdefault(a.proposal_id, []).append(
+            notes.setdefault(a[0], []).append(
                 {
-                    "id": a.id,
-                    "author_sub": a.author_sub,
-                    "author_name": a.author_name,
-                    "labels": a.labels,
-                    "severity": a.severity,
-                    "note": a.note,
-                    "created_at": a.created_at,
-                    "updated_at": a.updated_at,
+                    "id": a[1],
+                    "author_sub": a[2],
+                    "author_name": a[3],
+                    "labels": orjson.loads(a[4]),
+                    "severity": a[5],
+                    "note": a[6],
+                    "created_at": a[7],
+                    "updated_at": a[8],
                 }
             )
         missing = {r[1] for r in rows} - names.keys()
         if missing:
-            names.update(session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(missing))).all())  # type: ignore[attr-defined, arg-type]
-        yield [_case(r, decisions.get(r[0]), notes.get(r[0], []), names, pii) for r in rows]
+            names.update(conn.execute(select(Agent.id, Agent.name).where(Agent.id.in_(missing))).all())  # type: ignore[attr-defined, arg-type]
+        yield [
+            _case(r, r[_NP:] if r[_NP] is not None else None, notes.get(r[0], []), names, pii, raw)
+            for r in rows
+        ]
 
 
 def _case(
@@ -242,15 +284,23 @@ def _case(
     annotations: list[dict[str, Any]],
     names: dict[str, str],
     pii: dict[str, list[str]],
+    raw: bool,
 ) -> dict[str, Any]:
-    payload = orjson.loads(r[7])
-    context = orjson.loads(r[9]) or {}
-    edited = _loads(d[8]) if d else None
-    masked: list[str] = []
+    """One case. With `raw`, JSON columns pass through as orjson fragments (no parse, no
+    re-encode): the export's hot path. Payloads with PII to mask are always parsed."""
     paths = pii.get(r[2])
+    json_in = orjson.Fragment if raw else orjson.loads
+    masked: list[str] = []
     if paths:
+        payload: Any = orjson.loads(r[7])
+        edited: Any = _loads(d[8]) if d else None
         masked = [f"payload.{p}" for p in mask_payload(payload, paths)]
         masked += [f"edited_payload.{p}" for p in mask_payload(edited, paths)]
+    else:
+        payload = json_in(r[7])
+        # a JSON column holding None stores the text 'null', not SQL NULL
+        edited = json_in(d[8]) if d and d[8] not in (None, "null") else None
+    context = orjson.loads(r[9]) or {}
     verdict = d[2] if d else (Verdict.reject.value if r[4] == Status.rejected else Verdict.approve.value)
     created, decided = r[14], r[15]
     return {
@@ -264,7 +314,7 @@ def _case(
         "mode": r[5],
         "summary": r[6],
         "payload": payload,
-        "evidence": orjson.loads(r[8]),
+        "evidence": json_in(r[8]),
         "context": context,
         "model": context.get("model"),
         "prompt_version": context.get("prompt_version"),
@@ -273,15 +323,15 @@ def _case(
         "decided_by": d[3] if d else None,
         "reviewer_sub": d[4] if d else None,
         "reviewer_name": d[5] if d else None,
-        "reason_codes": _loads(d[6]) if d else [],
+        "reason_codes": json_in(d[6]) if d else [],
         "comment": d[7] if d else "",
         "edited_payload": edited,
-        "final_payload": (edited or payload) if verdict == Verdict.approve else None,
+        "final_payload": (edited if edited is not None else payload) if verdict == Verdict.approve else None,
         "annotations": annotations,
         "policy_version": (d[9] if d and d[9] is not None else r[10]),
         "policy_outcome": r[11],
-        "policy_ids": orjson.loads(r[12]),
-        "flags": orjson.loads(r[13]),
+        "policy_ids": json_in(r[12]),
+        "flags": json_in(r[13]),
         "created_at": created,
         "decided_at": decided,
         "time_to_decision_s": round((decided - created).total_seconds(), 3) if decided else None,
@@ -322,8 +372,10 @@ def stream(f: ExportFilter, fmt: str = "jsonl", session: Session | None = None) 
     own = session is None
     session = session or read_session()
     try:
-        batches = iter_cases(session, f)
-        yield from (csv_chunks(batches) if fmt == "csv" else jsonl_chunks(batches))
+        if fmt == "csv":
+            yield from csv_chunks(iter_cases(session, f))
+        else:
+            yield from jsonl_chunks(iter_cases(session, f, raw=True))
     finally:
         if own:
             session.close()
