@@ -137,10 +137,17 @@ def _reason_filter(dialect: str, code: str) -> Any:
     return text(sql).bindparams(rc=code)
 
 
+def _plain(column: Any) -> Any:
+    """`column || ''`: same value, but no index on it can serve the condition. The export
+    walks the primary key in windows; an index on status, agent or action type would make
+    the planner fetch every match of the table and sort them, for every window."""
+    return column.concat("")
+
+
 def _where(session: Session, f: ExportFilter) -> list[Any]:
     statuses = APPROVED if f.verdict == Verdict.approve else (Status.rejected,) if f.verdict else DECIDED
     conds: list[Any] = [
-        Proposal.status.in_([s.value for s in statuses]),  # type: ignore[attr-defined]
+        _plain(Proposal.status).in_([s.value for s in statuses]),
         # Proposals placed by an eval run are the run's, not eval data about production.
         ~exists().where(EvalRunProposal.proposal_id == Proposal.id),
     ]
@@ -149,12 +156,12 @@ def _where(session: Session, f: ExportFilter) -> list[Any]:
     if f.until:
         conds.append(Proposal.decided_at < f.until)  # type: ignore[operator]
     if f.action_type:
-        conds.append(Proposal.action_type == f.action_type)
+        conds.append(_plain(Proposal.action_type) == f.action_type)
     if f.agent:
         if is_ulid(f.agent):
-            conds.append(Proposal.agent_id == f.agent)
+            conds.append(_plain(Proposal.agent_id) == f.agent)
         else:
-            conds.append(Proposal.agent_id.in_(select(Agent.id).where(Agent.name == f.agent)))  # type: ignore[attr-defined]
+            conds.append(_plain(Proposal.agent_id).in_(select(Agent.id).where(Agent.name == f.agent)))
     if f.reason_code:
         conds.append(_reason_filter(session.get_bind().dialect.name, f.reason_code))
     return conds
@@ -230,52 +237,55 @@ def iter_cases(
     last = ""
     conn = session.connection()  # Core execution: no ORM result machinery on the hot path
     while True:
-        # Walk the primary key in windows of `batch` ids, then filter inside the window. Asking
-        # for "the next `batch` matching rows" instead lets the planner pick the status or
-        # agent index and sort all matches for every batch: quadratic on a large table.
-        window = (
-            conn.execute(
-                select(Proposal.id).where(Proposal.id > last).order_by(Proposal.id).limit(batch)  # type: ignore[arg-type]
-            )
-            .scalars()
-            .all()
-        )
-        if not window:
-            return
-        last = window[-1]
+        # A window of `batch` primary keys: (last, hi]. hi is None on the last window.
+        hi = conn.execute(
+            select(Proposal.id).where(Proposal.id > last).order_by(Proposal.id).offset(batch - 1).limit(1)  # type: ignore[arg-type]
+        ).scalar()
+        window = [Proposal.id > last] + ([Proposal.id <= hi] if hi is not None else [])
         rows = conn.execute(
             select(*_PCOLS, *_DCOLS)
             .select_from(Proposal)
             .outerjoin(Decision, and_(Decision.proposal_id == Proposal.id, Decision.id == _LATEST))  # type: ignore[arg-type]
-            .where(Proposal.id.in_(window), *conds)  # type: ignore[attr-defined]
+            .where(*window, *conds)
             .order_by(Proposal.id)
         ).all()
-        if not rows:
-            continue
-        ids = [r[0] for r in rows]
-        notes: dict[str, list[dict[str, Any]]] = {}
-        for a in conn.execute(
-            select(*_ACOLS).where(Annotation.proposal_id.in_(ids)).order_by(Annotation.id)  # type: ignore[attr-defined]
-        ):
-            notes.setdefault(a[0], []).append(
-                {
-                    "id": a[1],
-                    "author_sub": a[2],
-                    "author_name": a[3],
-                    "labels": orjson.loads(a[4]),
-                    "severity": a[5],
-                    "note": a[6],
-                    "created_at": a[7],
-                    "updated_at": a[8],
-                }
-            )
-        missing = {r[1] for r in rows} - names.keys()
-        if missing:
-            names.update(conn.execute(select(Agent.id, Agent.name).where(Agent.id.in_(missing))).all())  # type: ignore[attr-defined, arg-type]
-        yield [
-            _case(r, r[_NP:] if r[_NP] is not None else None, notes.get(r[0], []), names, pii, raw)
-            for r in rows
-        ]
+        done = hi is None
+        if rows:
+            yield _batch(conn, rows, names, pii, raw)
+        if done:
+            return
+        last = hi
+
+
+def _batch(
+    conn: Any, rows: list[Any], names: dict[str, str], pii: dict[str, list[str]], raw: bool
+) -> list[dict[str, Any]]:
+    """The cases of one window's rows, with their annotations and agent names."""
+    notes: dict[str, list[dict[str, Any]]] = {}
+    lo, hi = rows[0][0], rows[-1][0]
+    for a in conn.execute(
+        select(*_ACOLS)
+        .where(Annotation.proposal_id >= lo, Annotation.proposal_id <= hi)  # type: ignore[arg-type]
+        .order_by(Annotation.id)
+    ):
+        notes.setdefault(a[0], []).append(
+            {
+                "id": a[1],
+                "author_sub": a[2],
+                "author_name": a[3],
+                "labels": orjson.loads(a[4]),
+                "severity": a[5],
+                "note": a[6],
+                "created_at": a[7],
+                "updated_at": a[8],
+            }
+        )
+    missing = {r[1] for r in rows} - names.keys()
+    if missing:
+        names.update(conn.execute(select(Agent.id, Agent.name).where(Agent.id.in_(missing))).all())  # type: ignore[attr-defined, arg-type]
+    return [
+        _case(r, r[_NP:] if r[_NP] is not None else None, notes.get(r[0], []), names, pii, raw) for r in rows
+    ]
 
 
 def _case(
