@@ -10,11 +10,11 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, and_, cast, exists, func, select, text
+from sqlalchemy import String, Text, and_, cast, exists, func, select, text, type_coerce
 from sqlmodel import Session
 
 from backend.db import read_session
@@ -182,8 +182,9 @@ _PCOLS = (
     Proposal.policy_outcome,
     cast(Proposal.policy_ids, Text),
     cast(Proposal.flags, Text),
-    Proposal.created_at,
-    Proposal.decided_at,
+    # Timestamps unprocessed: SQLite hands back its text, PostgreSQL a datetime (see _ts).
+    type_coerce(Proposal.created_at, String),
+    type_coerce(Proposal.decided_at, String),
 )
 _DCOLS = (
     Decision.proposal_id,
@@ -288,6 +289,18 @@ def _batch(
     ]
 
 
+def _ts(value: Any) -> tuple[Any, datetime | None]:
+    """(what to write, the instant). Parsing SQLite's stored text ourselves is several times
+    cheaper than the ORM's datetime processing, and this runs twice per case."""
+    if value is None:
+        return None, None
+    if isinstance(value, str):  # SQLite: naive UTC "YYYY-MM-DD HH:MM:SS[.ffffff]"
+        at = datetime.fromisoformat(value).replace(tzinfo=UTC)
+        return at, at
+    at = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return at, at
+
+
 def _case(
     r: Any,
     d: tuple[Any, ...] | None,
@@ -312,7 +325,8 @@ def _case(
         edited = json_in(d[8]) if d and d[8] not in (None, "null") else None
     context = orjson.loads(r[9]) or {}
     verdict = d[2] if d else (Verdict.reject.value if r[4] == Status.rejected else Verdict.approve.value)
-    created, decided = r[14], r[15]
+    created, created_at = _ts(r[14])
+    decided, decided_at = _ts(r[15])
     return {
         "schema_version": SCHEMA_VERSION,
         "id": r[0],
@@ -344,7 +358,9 @@ def _case(
         "flags": json_in(r[13]),
         "created_at": created,
         "decided_at": decided,
-        "time_to_decision_s": round((decided - created).total_seconds(), 3) if decided else None,
+        "time_to_decision_s": (
+            round((decided_at - created_at).total_seconds(), 3) if decided_at and created_at else None
+        ),
         "masked_fields": masked,
     }
 
