@@ -207,3 +207,38 @@ def test_a_broken_suite_line_is_named_and_nothing_runs(
         assert "nothing was stored or run" in " ".join(text.split())
     assert api.get(f"/v1/evals/suites/{path.stem}", headers=lead).status_code == 404
     assert api.get("/v1/evals/runs", params={"agent": creds.name}, headers=lead).json()["items"] == []
+
+
+def test_a_new_agent_cannot_start_at_execute_past_a_gate(
+    api: httpx.Client, admin: dict[str, str], lead: dict[str, str], gate_cleanup: None
+) -> None:
+    suite = {
+        "action_type": "refund",
+        "cases": [{"id": "one", "expected": {"verdict": "reject", "reason_codes": ["not_eligible"]}}],
+    }
+    name = f"gate-suite-{make_agent().name}"
+    assert api.put(f"/v1/evals/suites/{name}", json=suite, headers=admin).status_code == 200
+    unknown = api.put(
+        f"/v1/evals/suites/{name}-x",
+        json={**suite, "cases": [{"id": "a", "expected": {"verdict": "reject", "reason_codes": ["rude"]}}]},
+        headers=admin,
+    )
+    assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "unknown_reason_code"
+    assert "not_eligible" in unknown.json()["error"]["message"]
+    assert api.put(f"/v1/evals/suites/{name}", json=suite, headers=lead).status_code == 403
+    missing = api.put(
+        "/v1/action-types/refund/eval-gate", json={"suite": "nope", "min_pass_rate": 1}, headers=admin
+    )
+    assert missing.status_code == 422 and missing.json()["error"]["code"] == "unknown_suite"
+    gate = {"suite": name, "min_pass_rate": 1.0, "window_days": 1}
+    assert api.put("/v1/action-types/refund/eval-gate", json=gate, headers=admin).status_code == 200
+    assert api.get("/v1/action-types/refund/eval-gate", headers=lead).json()["suite"] == name
+    created = api.post(
+        "/v1/agents",
+        json={"name": f"fast-{name[-10:]}", "grants": ["refund"], "dials": {"refund": "execute"}},
+        headers=admin,
+    )
+    assert created.status_code == 409 and created.json()["error"]["code"] == "eval_gate_failed"
+    assert name in created.json()["error"]["message"]
+    assert api.delete("/v1/action-types/refund/eval-gate", headers=admin).status_code == 204
+    assert api.get("/v1/action-types/refund/eval-gate", headers=lead).status_code == 404

@@ -33,6 +33,9 @@ def create(session: Session, spec: AgentCreate, actor: str) -> dict[str, Any]:
         Grant(agent_id=agent.id, action_type=name, dial=spec.dials.get(name, Dial.approve).value)
         for name in grants
     ]
+    for name in grants:
+        if spec.dials.get(name) == Dial.execute:
+            eval_gate.check(session, agent, name)  # a new agent starting at execute skips no gate
     session.add_all(rows)
     session.flush()
     audit.record(
