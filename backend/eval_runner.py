@@ -49,8 +49,8 @@ def _agent_callable(spec: str) -> AgentFn | None:
     module, _, func = spec.partition(":")
     try:
         return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
-    except (ImportError, AttributeError):
-        return None
+    except (ImportError, AttributeError) as exc:
+        raise ApiError(422, "invalid_agent", f"Cannot load the agent {spec!r}: {exc}", param="agent") from exc
 
 
 def _post(client: httpx.Client, body: dict[str, Any], run_tag: str) -> str | None:
@@ -98,7 +98,7 @@ def run(
     cmd = None if fn else shlex.split(agent)
     if cmd is not None and not cmd:
         raise ApiError(422, "invalid_agent", "--agent is empty.")
-    with transaction() as session:
+    with transaction() as session:  # only now, with the suite and the agent known good
         run_row = eval_runs.start(session, suite, principal, actor, model, prompt_version)
         run_id = run_row.id
     errors: dict[str, str] = {}
@@ -127,8 +127,12 @@ def run(
                     errors[case["id"]] = error
                 if on_case:
                     on_case(case["id"], error)
-    finally:
+    except BaseException:
+        # An interrupted run is not scored: the cases it never asked would count as
+        # "proposed nothing", which passes every expected rejection.
         with transaction() as session:
-            done = eval_runs.finish(session, run_id, errors)
-            view = eval_runs.run_public(done, principal.name)
-    return view
+            eval_runs.abort(session, run_id)
+        raise
+    with transaction() as session:
+        done = eval_runs.finish(session, run_id, errors)
+        return eval_runs.run_public(done, principal.name)

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from backend import eval_runner
 from backend.cli import app as cli
+from backend.errors import ApiError
 from tests import eval_agents
 from tests.eval_helpers import decided_mix
 from tests.factories import AgentCreds, make_agent
@@ -242,3 +243,22 @@ def test_a_new_agent_cannot_start_at_execute_past_a_gate(
     assert name in created.json()["error"]["message"]
     assert api.delete("/v1/action-types/refund/eval-gate", headers=admin).status_code == 204
     assert api.get("/v1/action-types/refund/eval-gate", headers=lead).status_code == 404
+
+
+def test_an_interrupted_run_is_not_scored(
+    api: httpx.Client, admin: dict[str, str], lead: dict[str, str]
+) -> None:
+    creds = make_agent()
+    name = f"interrupted-{creds.name}"
+    suite = {
+        "action_type": "refund",
+        "cases": [{"id": "one", "expected": {"verdict": "reject", "reason_codes": ["not_eligible"]}}],
+    }
+    assert api.put(f"/v1/evals/suites/{name}", json=suite, headers=admin).status_code == 200
+    with pytest.raises(eval_agents.Interrupted):
+        eval_runner.run(name, "tests.eval_agents:interrupter", str(api.base_url), creds.key)
+    [run] = api.get("/v1/evals/runs", params={"suite": name}, headers=lead).json()["items"]
+    assert run["status"] == "aborted" and run["pass_rate"] is None
+    with pytest.raises(ApiError) as bad:
+        eval_runner.run(name, "tests.eval_agents:missing", str(api.base_url), creds.key)
+    assert bad.value.code == "invalid_agent"

@@ -179,6 +179,15 @@ def finish(session: Session, run_id: str, agent_errors: dict[str, str] | None = 
     return run
 
 
+def abort(session: Session, run_id: str) -> None:
+    run = session.get(EvalRun, run_id)
+    if run is not None and run.status == "running":
+        run.status = "aborted"
+        run.finished_at = utcnow()
+        session.add(run)
+        audit.record(session, run.created_by, "eval_run.aborted", f"eval_run:{run.id}", {"suite": run.suite})
+
+
 def run_public(run: EvalRun, agent_name: str | None = None, with_failures: bool = True) -> dict[str, Any]:
     return RunPublic(
         suite=run.suite,
