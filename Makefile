@@ -33,6 +33,7 @@ test: $(STAMP) lint browser postgres
 bench: $(STAMP)
 	$(PY) bench/ingest.py
 	$(PY) bench/latency.py
+	$(PY) bench/export.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache signoff.db signoff.db-*

@@ -15,6 +15,8 @@ from backend.routes import admin, agents, health, proposals, review
 from backend.routes import budgets as budget_routes
 from backend.routes import policies as policy_routes
 from backend.routes import webhooks as webhook_routes
+from backend.routes import eval_metrics as eval_metrics_routes
+from backend.routes import evals as eval_routes
 from backend.services.expiry import Sweeper
 from backend.services.notify import PgListener
 from backend.services.webhook_worker import WebhookSettings, WebhookWorker
@@ -73,6 +75,8 @@ def create_app() -> FastAPI:
     for router in (policy_routes.router, budget_routes.router):
         app.include_router(router)
     app.include_router(webhook_routes.router)
+    app.include_router(eval_routes.router)
+    app.include_router(eval_metrics_routes.router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

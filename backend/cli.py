@@ -12,6 +12,7 @@ from rich.table import Table
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from backend import schema
+from backend.cli_evals import eval_app, export_command
 from backend.db import get_engine, read_session, transaction
 from backend.errors import ApiError
 from backend.services import agents as agent_service
@@ -28,6 +29,8 @@ app.add_typer(agents_app, name="agents")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(dial_app, name="dial")
+app.add_typer(eval_app, name="eval")
+app.command("export")(export_command)
 
 out = Console()
 err = Console(stderr=True)

@@ -9,6 +9,7 @@ from models import (  # noqa: F401
     agents,
     audit,
     common,
+    evals,
     idempotency,
     policies,
     proposals,

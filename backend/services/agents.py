@@ -6,7 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from backend.errors import ApiError, not_found
-from backend.services import action_types, audit
+from backend.services import action_types, audit, eval_gate
 from models.agents import Agent, AgentCreate, Dial, Grant, agent_public
 from models.common import is_ulid, utcnow
 
@@ -33,6 +33,9 @@ def create(session: Session, spec: AgentCreate, actor: str) -> dict[str, Any]:
         Grant(agent_id=agent.id, action_type=name, dial=spec.dials.get(name, Dial.approve).value)
         for name in grants
     ]
+    for name in grants:
+        if spec.dials.get(name) == Dial.execute:
+            eval_gate.check(session, agent, name)  # a new agent starting at execute skips no gate
     session.add_all(rows)
     session.flush()
     audit.record(
@@ -118,6 +121,8 @@ def set_dial(
     """Turn an agent's dial for one action type (granting the type if it was not)."""
     row = grant(session, agent, action_type, actor)
     before = row.dial
+    if mode == Dial.execute and before != Dial.execute.value:
+        eval_gate.check(session, agent, action_type)
     if before != mode.value:
         row.dial = mode.value
         row.updated_at = utcnow()

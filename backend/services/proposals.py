@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from backend.db import transaction
 from backend.errors import ApiError, not_found
-from backend.services import action_types, audit, budgets, gate, system
+from backend.services import action_types, audit, budgets, eval_runs, gate, system
 from backend.services.idempotency import find_replay, store_response
 from backend.services.views import proposal_public
 from models.action_types import ActionType
@@ -166,6 +166,7 @@ def _place(
     verdict = gate.judge_proposal(session, agent, action_type, body.payload, context)
     flags += budgets.record_outcome(session, agent, verdict.outcome)
     mode = effective_mode(Dial(grant.dial), agent.breaker_tripped_at is not None, verdict.outcome)
+    mode, eval_tag = eval_runs.cap_for_run(session, agent.id, context, mode, flags)
     now = utcnow()
     expires_in = body.expires_in_seconds or action_type.default_expiry_seconds
     evidence = [e.model_dump(exclude_none=True, mode="json") for e in body.evidence]
@@ -210,6 +211,7 @@ def _place(
             )
         )
         session.add_all(decisions)
+    eval_runs.link(session, row["id"], eval_tag)
     actor = f"agent:{agent.id}"
     subject = f"proposal:{row['id']}"
     audit.record(
