@@ -13,10 +13,10 @@ from backend.logging import configure_logging
 from backend.metrics import MetricsMiddleware, metrics_endpoint
 from backend.routes import admin, agents, health, proposals, review
 from backend.routes import budgets as budget_routes
-from backend.routes import policies as policy_routes
-from backend.routes import webhooks as webhook_routes
 from backend.routes import eval_metrics as eval_metrics_routes
 from backend.routes import evals as eval_routes
+from backend.routes import policies as policy_routes
+from backend.routes import webhooks as webhook_routes
 from backend.services.expiry import Sweeper
 from backend.services.notify import PgListener
 from backend.services.webhook_worker import WebhookSettings, WebhookWorker
