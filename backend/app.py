@@ -12,6 +12,7 @@ from backend.limits import BodySizeLimit
 from backend.logging import configure_logging
 from backend.metrics import MetricsMiddleware, metrics_endpoint
 from backend.routes import admin, agents, health, proposals, review
+from backend.routes import console as console_routes
 from backend.services.expiry import Sweeper
 from backend.services.notify import PgListener
 from backend.settings import get_settings
@@ -60,6 +61,7 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     for router in (proposals.router, review.router, agents.router, admin.router, health.router):
         app.include_router(router)
+    app.include_router(console_routes.router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
