@@ -136,7 +136,7 @@ with right:
                 placeholder="Pick one",
             )
             why = st.text_area("Comment", key=f"rc_{pid}", height=80)
-            if st.button("Reject", shortcut="r", key="reject", help="Reject (r)"):
+            if st.button("Reject", shortcut="x", key="reject", help="Reject (x)"):
                 if not chosen:
                     st.error("Pick at least one reason.")
                 else:
