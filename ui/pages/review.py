@@ -83,7 +83,8 @@ with head:
     st.caption(
         f"{md_escape(p['action_type'])} · risk {kind.get('risk', '?')} · due in {time_left(p['expires_at'])}"
     )
-    st.text(show_bidi(p["summary"] or "(no summary)"))
+    with st.container(key="summary"):
+        st.text(show_bidi(p["summary"] or "(no summary)"))
 with nav:
     if st.button("Next", icon=":material/skip_next:", shortcut="n", key="next", help="Skip this one (n)"):
         release_claim()
