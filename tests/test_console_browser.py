@@ -94,14 +94,17 @@ def test_lead_approves_rejects_and_edits_with_a_diff(
     # The queue is the landing page; what a lead may not do is not offered.
     page.get_by_text("Pending", exact=True).wait_for()
     assert page.get_by_role("link", name="Agents").count() == 0
+    page.locator("[data-testid='stDataFrame'] canvas").first.wait_for()
     screenshot(page, f"queue-{db.kind}", False)
+    if _for_docs(db):
+        screenshot(page, "queue", True)
 
     _open(page, console, first["id"])
     page.get_by_text("My blender arrived cracked").wait_for()
     page.get_by_text("42.50 USD").first.wait_for()
     claim = wait_until(lambda: _state(api, first["id"], lead)["claim"], what="claim on open")
     assert claim["by"] == "lead"
-    screenshot(page, f"review-{db.kind}", _for_docs(db))
+    screenshot(page, f"review-{db.kind}", False)
     if _for_docs(db):
         screenshot(page, "review", True)
     _button(page, "approve").click()
@@ -134,7 +137,9 @@ def test_lead_approves_rejects_and_edits_with_a_diff(
     diff = page.locator("code", has_text="+ amount_usd: 120.00 USD")
     diff.wait_for()
     assert "- amount_usd: 180.00 USD" in diff.inner_text()
-    screenshot(page, f"edit-diff-{db.kind}", _for_docs(db))
+    screenshot(page, f"edit-diff-{db.kind}", False)
+    if _for_docs(db):
+        screenshot(page, "edit-diff", True)
     _button(page, "approve_edit").click()
     wait_until(lambda: _state(api, third["id"], lead)["status"] == "approved", what="edited approval")
     edited = _state(api, third["id"], lead)["decisions"][0]

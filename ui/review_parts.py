@@ -94,7 +94,8 @@ def history(agent_id: str) -> None:
         st.caption("History is not available on this server yet.")
         return
     counts = data.get("counts") or {}
-    st.text(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no proposals yet")
+    summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no proposals yet"
+    st.text(f"last {data.get('window', 1000):,} proposals: {summary}")
     if data.get("suspended"):
         st.error("This agent is suspended.", icon=":material/block:")
     for item in data.get("recent", [])[:5]:

@@ -50,7 +50,7 @@ def _row(item: dict[str, Any]) -> dict[str, Any]:
 
 @st.fragment(run_every=REFRESH_SECONDS)
 def queue_table() -> None:
-    counts = _counts(None if action_type == "All" else action_type)
+    header = st.container()  # filled last: the table is what the reviewer waits for
     cursors: list[str | None] = st.session_state["q_cursors"]
     page = client.get(
         "/v1/queue",
@@ -61,33 +61,39 @@ def queue_table() -> None:
         cursor=cursors[-1],
     )
     items = [i for i in page["items"] if risk == "All" or risk_of.get(i["action_type"]) == risk]
-    if counts is not None:
-        c1, c2, c3 = st.columns(3)
-        c1.metric("Pending", f"{counts['pending']:,}")
-        c2.metric("Due within the hour", f"{counts['expiring_soon']:,}")
-        c3.metric("Being reviewed", f"{counts['claimed']:,}")
     if not items:
         st.info("Nothing waiting here. New proposals appear on their own.", icon=":material/done_all:")
     else:
         frame = pd.DataFrame([_row(i) for i in items])
+        # A fresh key once a row has been opened, so coming back does not reopen it.
+        generation = st.session_state.setdefault("q_table_gen", 0)
         picked = st.dataframe(
             frame,
             hide_index=True,
             width="stretch",
             on_select="rerun",
             selection_mode="single-row",
-            key="queue_table",
+            key=f"queue_table_{generation}",
             column_config={"id": st.column_config.TextColumn("id", width="small")},
         )
         rows = picked.selection.rows if picked else []
         if rows:
+            st.session_state["q_table_gen"] = generation + 1
             st.session_state["current"] = frame.iloc[rows[0]]["id"]
             st.switch_page("pages/review.py")
     p1, p2, _ = st.columns([1, 1, 6])
-    if len(cursors) > 1 and p1.button("Previous page", key="q_prev"):
+    prev = len(cursors) > 1 and p1.button("Previous page", key="q_prev")
+    more = bool(page.get("next_cursor")) and p2.button("Next page", key="q_next")
+    counts = _counts(None if action_type == "All" else action_type)
+    if counts is not None:
+        c1, c2, c3 = header.columns(3)
+        c1.metric("Pending", f"{counts['pending']:,}")
+        c2.metric("Due within the hour", f"{counts['expiring_soon']:,}")
+        c3.metric("Being reviewed", f"{counts['claimed']:,}")
+    if prev:
         cursors.pop()
         st.rerun(scope="fragment")
-    if page.get("next_cursor") and p2.button("Next page", key="q_next"):
+    if more:
         cursors.append(page["next_cursor"])
         st.rerun(scope="fragment")
 

@@ -27,7 +27,6 @@ def go_next(done: str | None = None) -> None:
     if done:
         skipped.add(done)
     st.session_state["current"] = next_item(skipped)
-    st.rerun()
 
 
 def take_claim(pid: str) -> str | None:
@@ -45,18 +44,53 @@ def take_claim(pid: str) -> str | None:
     return None
 
 
-def decide(pid: str, body: dict[str, Any], flash: str) -> None:
+def _guarded(pid: str, action: Any) -> None:
+    """Run a button's work in its callback (before the rerun), so the next item is drawn in one pass."""
     try:
-        client.post(f"/v1/proposals/{pid}/decisions", body)
+        action()
     except client.SessionExpired:
-        raise
+        st.session_state["session_expired"] = True
     except client.ApiProblem as problem:
         st.session_state["review_error"] = (pid, problem.message)
-        st.rerun()
-    st.session_state.pop("claimed", None)  # a decision ends the claim on the server
-    st.session_state.pop(f"edited_{pid}", None)
-    st.session_state["flash"] = flash
-    go_next(pid)
+
+
+def decide(pid: str, body: dict[str, Any], flash: str) -> None:
+    def work() -> None:
+        client.post(f"/v1/proposals/{pid}/decisions", body)
+        st.session_state.pop("claimed", None)  # a decision ends the claim on the server
+        st.session_state.pop(f"edited_{pid}", None)
+        st.session_state["flash"] = flash
+        go_next(pid)
+
+    _guarded(pid, work)
+
+
+def on_approve(pid: str) -> None:
+    decide(pid, {"verdict": "approve", "comment": st.session_state.get(f"c_{pid}", "")}, "Approved.")
+
+
+def on_approve_edited(pid: str) -> None:
+    edited = st.session_state.get(f"edited_{pid}")
+    decide(
+        pid, {"verdict": "approve", "edited_payload": edited, "comment": "edited"}, "Approved with changes."
+    )
+
+
+def on_reject(pid: str) -> None:
+    codes = st.session_state.get(f"r_{pid}") or []
+    if not codes:
+        st.session_state["review_error"] = (pid, "Pick at least one reason.")
+        return
+    body = {"verdict": "reject", "reason_codes": codes, "comment": st.session_state.get(f"rc_{pid}", "")}
+    decide(pid, body, "Rejected.")
+
+
+def on_next(pid: str) -> None:
+    def work() -> None:
+        release_claim()
+        go_next(pid)
+
+    _guarded(pid, work)
 
 
 if "id" in st.query_params:
@@ -65,6 +99,8 @@ if "id" in st.query_params:
 pid = st.session_state.get("current") or next_item(st.session_state.setdefault("skipped", set()))
 st.session_state["current"] = pid
 
+if st.session_state.pop("session_expired", False):
+    raise client.SessionExpired(401, "token_expired", "Your session expired.")
 if flash := st.session_state.pop("flash", None):
     st.toast(flash, icon=":material/check_circle:")
 if not pid:
@@ -86,9 +122,15 @@ with head:
     with st.container(key="summary"):
         st.text(show_bidi(p["summary"] or "(no summary)"))
 with nav:
-    if st.button("Next", icon=":material/skip_next:", shortcut="n", key="next", help="Skip this one (n)"):
-        release_claim()
-        go_next(pid)
+    st.button(
+        "Next",
+        icon=":material/skip_next:",
+        shortcut="n",
+        key="next",
+        help="Skip (n)",
+        on_click=on_next,
+        args=(pid,),
+    )
 
 if (stale := st.session_state.pop("review_error", None)) and stale[0] == pid:
     st.error(md_escape(show_bidi(stale[1])), icon=":material/block:")
@@ -108,9 +150,10 @@ with right:
         st.subheader("Decision")
         approve_tab, edit_tab, reject_tab = st.tabs(["Approve", "Edit and approve", "Reject"])
         with approve_tab:
-            note = st.text_input("Comment (optional)", key=f"c_{pid}")
-            if st.button("Approve", type="primary", shortcut="a", key="approve", help="Approve (a)"):
-                decide(pid, {"verdict": "approve", "comment": note}, "Approved.")
+            st.text_input("Comment (optional)", key=f"c_{pid}")
+            st.button(
+                "Approve", type="primary", shortcut="a", key="approve", on_click=on_approve, args=(pid,)
+            )
         with edit_tab:
             edited = review_parts.edit_form(p, schema)
             if edited is not None:
@@ -121,27 +164,27 @@ with right:
                 if lines:
                     st.caption("What changes")
                     st.code("\n".join(lines), language="diff")
-                    if st.button("Approve with these changes", type="primary", key="approve_edit"):
-                        body = {"verdict": "approve", "edited_payload": edited, "comment": "edited"}
-                        decide(pid, body, "Approved with changes.")
+                    st.button(
+                        "Approve with these changes",
+                        type="primary",
+                        key="approve_edit",
+                        on_click=on_approve_edited,
+                        args=(pid,),
+                    )
                 else:
                     st.caption("Nothing changed yet.")
         with reject_tab:
             codes = [c for c in kind.get("reason_codes", []) if not c.get("retired")]
             labels = {c["code"]: c["label"] for c in codes}
-            chosen = st.multiselect(
+            st.multiselect(
                 "Reasons",
                 list(labels),
                 format_func=lambda c: labels[c],
                 key=f"r_{pid}",
                 placeholder="Pick one",
             )
-            why = st.text_area("Comment", key=f"rc_{pid}", height=80)
-            if st.button("Reject", shortcut="x", key="reject", help="Reject (x)"):
-                if not chosen:
-                    st.error("Pick at least one reason.")
-                else:
-                    decide(pid, {"verdict": "reject", "reason_codes": chosen, "comment": why}, "Rejected.")
+            st.text_area("Comment", key=f"rc_{pid}", height=80)
+            st.button("Reject", shortcut="x", key="reject", on_click=on_reject, args=(pid,))
     elif p.get("decisions"):
         st.subheader("Decisions")
         for d in p["decisions"]:
