@@ -167,6 +167,25 @@ def test_reviewer_without_refund_rights_is_refused(
     )
     assert direct.status_code == 403 and direct.json()["error"]["code"] == "insufficient_privilege"
     assert page.get_by_role("link", name="Agents").count() == 0
+    # Opening took the claim; leaving the review screen gives it back.
+    assert _state(api, proposal["id"], reviewer)["claim"]["by"] == "rita"
+    page.get_by_role("link", name="Queue").click()
+    wait_until(lambda: _state(api, proposal["id"], reviewer)["claim"] is None, what="claim released")
+
+
+def test_a_token_the_api_refuses_asks_to_log_in_again(
+    page: Any, server: ApiServer, oidc: OidcProvider
+) -> None:
+    # A console whose ID tokens the API does not accept (another audience) meets the same 401
+    # as one whose token expired: it must ask to log in again, not show a traceback.
+    other = Console(server.url, oidc.issuer, "another-client")
+    try:
+        login(page, other.url, oidc.issuer, LEAD)
+        page.get_by_text("Your session expired. Log in again to continue.").wait_for()
+        assert page.get_by_role("button", name="Log in again").count() == 1
+        assert "Traceback" not in page.inner_text("body")
+    finally:
+        other.close()
 
 
 def test_admin_turns_a_dial_and_suspends_an_agent(
@@ -216,17 +235,34 @@ def test_admin_turns_a_dial_and_suspends_an_agent(
 
 
 def test_pages_of_features_not_on_this_server_say_so_calmly(
-    page: Any, console: Console, oidc: OidcProvider, db: Database
+    page: Any,
+    console: Console,
+    oidc: OidcProvider,
+    api: httpx.Client,
+    agent: AgentCreds,
+    lead: dict[str, str],
+    db: Database,
 ) -> None:
+    rejected = _propose(api, agent, 12.0)
+    api.post(
+        f"/v1/proposals/{rejected['id']}/decisions",
+        json={"verdict": "reject", "reason_codes": ["duplicate"]},
+        headers=lead,
+    ).raise_for_status()
     login(page, console.url, oidc.issuer, ADA)
-    for path, title in (("policies", "Policies"), ("metrics", "Metrics"), ("audit", "Audit")):
+    for path, title in (
+        ("policies", "Policies"),
+        ("metrics", "Metrics"),
+        ("decided", "Decided"),
+        ("audit", "Audit"),
+    ):
         page.goto(f"{console.url}/{path}")
         page.get_by_role("heading", name=title).wait_for()
         page.wait_for_load_state("networkidle")
         body = page.inner_text("body")
         assert "Traceback" not in body and "Exception" not in body
         if path != "audit":
-            assert "not available on this server yet" in body
+            page.get_by_text("not available on this server yet").first.wait_for()
         if path == "policies":
             screenshot(page, f"policies-{db.kind}", False)
             if _for_docs(db):
