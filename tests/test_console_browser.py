@@ -221,6 +221,28 @@ def test_admin_turns_a_dial_and_suspends_an_agent(
     if _for_docs(db):
         screenshot(page, "agents", True)
 
+    # A new key is shown once, then only its prefix; revoking it takes effect at once.
+    _button(page, "key_create").click()
+    shown = page.locator("code", has_text="so_").first
+    shown.wait_for()
+    new_key = shown.inner_text().strip()
+    as_new_key = {"Authorization": f"Bearer {new_key}"}
+    assert api.get(f"/v1/proposals/{pending['id']}", headers=as_new_key).status_code == 200
+    listed = api.get(f"/v1/agents/{bot.id}/keys", headers=admin).json()["items"]
+    created = next(k for k in listed if new_key.startswith(k["prefix"]))
+    _button(page, "key_ack").click()
+    shown.wait_for(state="detached")
+    _button(page, f"revoke_{created['id']}").click()
+    wait_until(
+        lambda: next(
+            k
+            for k in api.get(f"/v1/agents/{bot.id}/keys", headers=admin).json()["items"]
+            if k["id"] == created["id"]
+        )["revoked_at"],
+        what="key revoked",
+    )
+    assert api.get(f"/v1/proposals/{pending['id']}", headers=as_new_key).status_code == 401
+
     page.locator(f".st-key-sus_reason_{bot.id} input").fill("Runaway refunds")
     _button(page, "suspend").click()
     page.get_by_text("Suspended: every request of this agent is refused.").wait_for()

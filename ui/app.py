@@ -16,7 +16,7 @@ if str(HERE.parent) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from ui import client  # noqa: E402
-from ui.common import ADMIN, AUDITOR, REVIEWER, release_claim, roles  # noqa: E402
+from ui.common import ADMIN, AUDITOR, REVIEWER, error, expired_notice, release_claim, roles  # noqa: E402
 
 PAGES = HERE / "pages"
 
@@ -27,11 +27,6 @@ def login_screen() -> None:
     st.title("Signoff")
     st.write("Human approval for the actions of AI agents.")
     st.button("Log in", type="primary", on_click=st.login, icon=":material/login:")
-
-
-def expired_screen() -> None:
-    st.warning("Your session expired. Log in again to continue.", icon=":material/schedule:")
-    st.button("Log in again", type="primary", on_click=st.logout)
 
 
 def build_navigation() -> st.navigation:
@@ -96,11 +91,11 @@ def main() -> None:
     try:
         nav.run()
     except client.SessionExpired:
-        expired_screen()
+        expired_notice()
     except client.NotAvailable:
         st.info("This part of Signoff is not available on this server yet.", icon=":material/construction:")
     except client.ApiProblem as problem:
-        st.error(f"{problem.message} ({problem.code})", icon=":material/error:")
+        error(problem)
 
 
 main()

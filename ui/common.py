@@ -104,3 +104,20 @@ def release_claim() -> None:
 
 def unavailable(what: str) -> None:
     st.info(f"{what} is not available on this server yet.", icon=":material/construction:")
+
+
+def expired_notice() -> None:
+    st.warning("Your session expired. Log in again to continue.", icon=":material/schedule:")
+    st.button("Log in again", type="primary", on_click=st.logout, key="login_again")
+
+
+def guarded(render: Any) -> None:
+    """Run `render()` and show API problems calmly: for fragments, whose reruns skip ui/app.py."""
+    try:
+        render()
+    except client.SessionExpired:
+        expired_notice()
+    except client.NotAvailable:
+        unavailable("This part of Signoff")
+    except client.ApiProblem as problem:
+        error(problem)

@@ -127,7 +127,7 @@ def keys(agent: dict[str, Any]) -> None:
             st.rerun()
     rows = client.get(f"/v1/agents/{agent['id']}/keys")["items"]
     for k in rows:
-        a, b, c = st.columns([3, 3, 1])
+        a, b, c = st.columns([3, 2, 2])
         a.text(f"{k['prefix']}…  {k['name']}")
         b.text("revoked" if k["revoked_at"] else f"expires {(k['expires_at'] or '-')[:10]}")
         if not k["revoked_at"] and c.button("Revoke", key=f"revoke_{k['id']}"):

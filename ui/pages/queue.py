@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import client
-from ui.common import format_value, parse_ts, time_left
+from ui.common import format_value, guarded, parse_ts, time_left
 from ui.state import action_types
 
 REFRESH_SECONDS = 15
@@ -50,6 +50,10 @@ def _row(item: dict[str, Any]) -> dict[str, Any]:
 
 @st.fragment(run_every=REFRESH_SECONDS)
 def queue_table() -> None:
+    guarded(_queue_table)
+
+
+def _queue_table() -> None:
     header = st.container()  # filled last: the table is what the reviewer waits for
     cursors: list[str | None] = st.session_state["q_cursors"]
     page = client.get(

@@ -108,7 +108,16 @@ if not pid:
     st.success("The queue is empty. Well done.", icon=":material/done_all:")
     st.stop()
 
-p = client.get(f"/v1/proposals/{pid}")
+try:
+    p = client.get(f"/v1/proposals/{pid}")
+except client.ApiProblem as problem:
+    if problem.status not in (404, 422) or isinstance(problem, client.NotAvailable):
+        raise
+    # A stale or mistyped link: forget it so the next visit starts from the queue.
+    st.session_state["current"] = None
+    st.warning("That proposal does not exist.", icon=":material/search_off:")
+    st.button("Review next", type="primary", key="after_missing")
+    st.stop()
 pending = p["status"] == "pending"
 held_by_other = take_claim(pid) if pending else None
 kind = action_types().get(p["action_type"], {})
