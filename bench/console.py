@@ -3,14 +3,16 @@
 Prints: time to the first queue page (navigation to the table being drawn) and time from
 clicking Approve to the next item being shown. Targets: < 1.5 s and < 500 ms.
 
-    .venv/bin/python bench/console.py [--pending 100000] [--database-url sqlite:///...|postgresql://...]
+    .venv/bin/python bench/console.py [--pending 100000] [--db sqlite|postgres] [--rounds 10]
 """
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,8 +29,6 @@ LEAD = {**stack.USERS[0], "groups": ["reviewer", "support_refunds", "admin"]}
 
 def seed(database_url: str, pending: int) -> None:
     """Insert the backlog straight into the database: the bench measures reading, not writing."""
-    import os
-
     os.environ["SIGNOFF_DATABASE_URL"] = database_url
     from sqlalchemy import insert
 
@@ -79,14 +79,33 @@ def seed(database_url: str, pending: int) -> None:
             conn.execute(insert(Proposal), rows[start : start + 5000])
 
 
+def make_database(kind: str, workdir: Path) -> tuple[str, Callable[[], None]]:
+    """A fresh database for this run, and how to remove it."""
+    if kind == "sqlite":
+        return f"sqlite:///{workdir / 'bench.db'}", lambda: None
+    import psycopg
+
+    from tests.databases import PG_ADMIN
+
+    name = f"signoff_bench_console_{os.getpid()}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}", drop
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pending", type=int, default=100_000)
-    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="signoff-bench-console-"))
-    database_url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
+    database_url, drop = make_database(args.db, workdir)
     t = time.perf_counter()
     seed(database_url, args.pending)
     kind = database_url.split(":")[0]
@@ -146,6 +165,7 @@ def main() -> None:
     finally:
         for proc in reversed(procs):
             stack.stop(proc)
+        drop()
 
     def fmt(xs: list[float]) -> str:
         ms = [x * 1000 for x in xs]
