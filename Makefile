@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test lint browser postgres bench clean bench-console
+.PHONY: install demo test lint browser postgres bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -33,6 +33,7 @@ test: $(STAMP) lint browser postgres
 bench: $(STAMP)
 	$(PY) bench/ingest.py
 
+.PHONY: bench-console
 bench-console: $(STAMP) browser
 	$(PY) bench/console.py --db sqlite
 	$(PY) bench/console.py --db postgres
