@@ -51,8 +51,11 @@ def wait_until(check: Callable[[], Any], timeout: float = 20.0, what: str = "con
 
 
 def screenshot(page: Any, name: str, for_docs: bool) -> None:
+    """Always into test-artifacts/; into docs/img/ when missing or SIGNOFF_UPDATE_DOCS_IMG=1
+    (so an ordinary test run does not leave the working tree dirty)."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-    if for_docs:
+    refresh = os.environ.get("SIGNOFF_UPDATE_DOCS_IMG") == "1" or not (DOC_IMAGES / f"{name}.png").exists()
+    if for_docs and refresh:
         DOC_IMAGES.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(DOC_IMAGES / f"{name}.png"))
