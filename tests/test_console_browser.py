@@ -173,6 +173,24 @@ def test_reviewer_without_refund_rights_is_refused(
     wait_until(lambda: _state(api, proposal["id"], reviewer)["claim"] is None, what="claim released")
 
 
+def test_an_item_someone_else_is_reviewing_is_not_offered(
+    page: Any,
+    console: Console,
+    oidc: OidcProvider,
+    api: httpx.Client,
+    agent: AgentCreds,
+    lead: dict[str, str],
+    reviewer: dict[str, str],
+) -> None:
+    proposal = _propose(api, agent, 33.0)
+    assert api.post(f"/v1/proposals/{proposal['id']}/claim", headers=lead).status_code == 200
+    login(page, console.url, oidc.issuer, RITA)
+    _open(page, console, proposal["id"])
+    page.get_by_text("Lee Lead is reviewing this.").wait_for()
+    assert page.locator(".st-key-approve").count() == 0
+    assert _state(api, proposal["id"], reviewer)["claim"]["by"] == "lead"
+
+
 def test_a_token_the_api_refuses_asks_to_log_in_again(
     page: Any, server: ApiServer, oidc: OidcProvider
 ) -> None:
