@@ -35,5 +35,10 @@ bench: $(STAMP)
 	$(PY) bench/latency.py
 	$(PY) bench/export.py
 
+.PHONY: bench-console
+bench-console: $(STAMP) browser
+	$(PY) bench/console.py --db sqlite
+	$(PY) bench/console.py --db postgres
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache signoff.db signoff.db-*

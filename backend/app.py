@@ -13,6 +13,7 @@ from backend.logging import configure_logging
 from backend.metrics import MetricsMiddleware, metrics_endpoint
 from backend.routes import admin, agents, health, proposals, review
 from backend.routes import budgets as budget_routes
+from backend.routes import console as console_routes
 from backend.routes import eval_metrics as eval_metrics_routes
 from backend.routes import evals as eval_routes
 from backend.routes import policies as policy_routes
@@ -77,6 +78,7 @@ def create_app() -> FastAPI:
     app.include_router(webhook_routes.router)
     app.include_router(eval_routes.router)
     app.include_router(eval_metrics_routes.router)
+    app.include_router(console_routes.router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

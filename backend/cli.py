@@ -307,6 +307,44 @@ def policy_apply(
         out.print(f"Policy version {view['version']} is now current ({len(view['policy_ids'])} policies).")
 
 
+@app.command()
+def demo(
+    ui_port: Annotated[int, typer.Option(help="Console port.")] = 8501,
+    api_port: Annotated[int, typer.Option(help="API port.")] = 8000,
+    idp_port: Annotated[int, typer.Option(help="Identity provider (oidc-provider-mock) port.")] = 9400,
+    agent_interval: Annotated[float, typer.Option(help="Seconds between the demo agent's proposals.")] = 45.0,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the previous demo database.")] = False,
+) -> None:
+    """Run the whole product locally: login, API (SQLite), console and a simulated agent."""
+    from pathlib import Path
+
+    from backend.demo.run import run_demo
+
+    try:
+        run_demo(Path.cwd(), ui_port, api_port, idp_port, agent_interval, fresh=not keep, say=err.print)
+    except (RuntimeError, TimeoutError) as exc:
+        fail(str(exc))
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(help="Console port.")] = 8501,
+) -> None:
+    """Run the review console (reads .streamlit/secrets.toml from the current directory)."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from backend.demo.stack import console_command
+
+    if not (Path.cwd() / ".streamlit" / "secrets.toml").exists():
+        fail(
+            "No .streamlit/secrets.toml here: it holds the [auth] (OIDC) settings and [signoff] api_url. "
+            "See docs/console.md, or run 'signoff demo' once to get an example."
+        )
+    raise typer.Exit(subprocess.call(console_command(port), env=os.environ.copy()))
+
+
 class _api_errors:
     """Turn a service's ApiError into a one-line CLI error with a non-zero exit."""
 

@@ -1,0 +1,92 @@
+"""`signoff demo`: everything on this machine, in one command, until Ctrl-C."""
+
+import signal
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+from backend.demo import stack
+from backend.demo.agent import SimulatedAgent
+
+
+def banner(ui_port: int, api_port: int, idp_port: int) -> str:
+    users = "\n".join(
+        f"    {u['sub']:<18} {u['name']:<14} groups: {', '.join(u['groups'])}" for u in stack.USERS
+    )
+    return (
+        "\nSignoff demo is running.\n\n"
+        f"  Console   http://localhost:{ui_port}\n"
+        f"  API       http://localhost:{api_port}  (OpenAPI: /docs)\n"
+        f"  Login     http://localhost:{idp_port}  (oidc-provider-mock: pick a user, one click)\n\n"
+        f"  Users (first one approves refunds):\n{users}\n\n"
+        "  Open the console, log in as lee-support-lead and approve the first refund.\n"
+        "  Press Ctrl-C to stop everything.\n"
+    )
+
+
+def run_demo(
+    workdir: Path,
+    ui_port: int = 8501,
+    api_port: int = 8000,
+    idp_port: int = 9400,
+    agent_interval: float = 45.0,
+    fresh: bool = True,
+    say: Any = print,
+) -> None:
+    busy = [p for p in (ui_port, api_port, idp_port) if not stack.port_free(p)]
+    if busy:
+        raise RuntimeError(
+            f"port(s) {', '.join(map(str, busy))} already in use: is another demo running? "
+            "Stop it, or pick other ports with --ui-port/--api-port/--idp-port."
+        )
+    idp_url, api_url = f"http://localhost:{idp_port}", f"http://127.0.0.1:{api_port}"
+    db_file = workdir / "signoff-demo.db"
+    if fresh:
+        for leftover in workdir.glob("signoff-demo.db*"):
+            leftover.unlink()
+    env = stack.api_env(f"sqlite:///{db_file}", idp_url)
+    stopping = threading.Event()
+    procs: list[subprocess.Popen[Any]] = []
+    agent: SimulatedAgent | None = None
+    previous = {s: signal.signal(s, lambda *_: stopping.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        say("Starting the identity provider...")
+        idp = stack.start(stack.idp_command(idp_port))
+        procs.append(idp)
+        say("Preparing the database (SQLite) and the demo agent...")
+        stack.cli(env, "migrate")
+        stack.cli(env, "agents", "create", "refund-bot", "--grant", "refund", "--owner", "support", "--json")
+        key = stack.cli(env, "keys", "create", "refund-bot", "--name", "demo", "--json")["key"]
+        stack.wait_http(f"{idp_url}/.well-known/openid-configuration", idp)
+        say("Starting the API...")
+        api = stack.start(stack.cli_serve(api_port), env=env)
+        procs.append(api)
+        stack.wait_http(f"{api_url}/healthz", api)
+        secrets = stack.write_secrets(workdir, stack.secrets_toml(ui_port, idp_url, api_url))
+        say(f"Wrote {secrets}")
+        say("Starting the console...")
+        console = stack.start(
+            stack.console_command(ui_port), env={**env, "SIGNOFF_API_URL": api_url}, cwd=workdir
+        )
+        procs.append(console)
+        stack.wait_http(f"http://localhost:{ui_port}/_stcore/health", console)
+        agent = SimulatedAgent(api_url, key, interval=agent_interval)
+        placed = agent.seed_queue()
+        agent.start()
+        say(f"The simulated support agent placed {placed} refund proposals.")
+        say(banner(ui_port, api_port, idp_port))
+        while not stopping.wait(1.0):
+            for proc in procs:
+                if proc.poll() is not None:
+                    err = proc.stderr.read() if proc.stderr else ""
+                    raise RuntimeError(f"{' '.join(proc.args[:4])} exited unexpectedly: {err[-2000:]}")
+    finally:
+        say("\nStopping...")
+        if agent:
+            agent.stop()
+        for proc in reversed(procs):
+            stack.stop(proc)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        say("Stopped.")

@@ -1,0 +1,358 @@
+"""The console in headless Chromium against real console, API and OIDC provider processes.
+
+Each step asserts what the page shows and what the backend then holds.
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser import chromium, login
+from tests.conftest import CLIENT_ID
+from tests.console import Console, screenshot, wait_until
+from tests.databases import Database
+from tests.factories import AgentCreds, make_agent, refund_proposal
+from tests.servers import ApiServer, OidcProvider
+
+pytestmark = pytest.mark.browser
+
+LEAD = {
+    "sub": "lead",
+    "name": "Lee Lead",
+    "email": "lead@example.com",
+    "groups": ["reviewer", "support_refunds"],
+}
+RITA = {"sub": "rita", "name": "Rita Reviewer", "email": "rita@example.com", "groups": ["reviewer"]}
+ADA = {"sub": "ada", "name": "Ada Admin", "email": "ada@example.com", "groups": ["admin"]}
+# Injected URLs point at a port nothing listens on; any request to it is a failure.
+TRAP = "127.0.0.1:9"
+
+
+@pytest.fixture(scope="session")
+def console(server: ApiServer, oidc: OidcProvider) -> Iterator[Console]:
+    c = Console(server.url, oidc.issuer, CLIENT_ID)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    p = context.new_page()
+    p.set_default_timeout(20_000)
+    yield p
+    context.close()
+
+
+def _for_docs(db: Database) -> bool:
+    return db.kind == "sqlite"
+
+
+def _propose(api: httpx.Client, agent: AgentCreds, amount: float, **overrides: Any) -> dict[str, Any]:
+    # A week of expiry keeps these behind anything more urgent in a shared queue.
+    body = refund_proposal(amount, expires_in_seconds=7 * 24 * 3600, **overrides)
+    r = api.post("/v1/proposals", json=body, headers=agent.headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _state(api: httpx.Client, pid: str, headers: dict[str, str]) -> dict[str, Any]:
+    return api.get(f"/v1/proposals/{pid}", headers=headers).json()
+
+
+def _button(scope: Any, key: str) -> Any:
+    # By role: Streamlit keeps a hidden twin of some buttons, which role lookup skips.
+    return scope.locator(f".st-key-{key}").get_by_role("button")
+
+
+def _open(page: Any, console: Console, pid: str) -> None:
+    page.goto(f"{console.url}/review?id={pid}")
+    page.get_by_text("Proposed action").wait_for()
+
+
+def test_lead_approves_rejects_and_edits_with_a_diff(
+    page: Any,
+    console: Console,
+    oidc: OidcProvider,
+    api: httpx.Client,
+    agent: AgentCreds,
+    lead: dict[str, str],
+    db: Database,
+) -> None:
+    first = _propose(api, agent, 42.5)
+    second = _propose(api, agent, 75.0)
+    third = _propose(api, agent, 180.0)
+    login(page, console.url, oidc.issuer, LEAD)
+    # The queue is the landing page; what a lead may not do is not offered.
+    page.get_by_text("Pending", exact=True).wait_for()
+    assert page.get_by_role("link", name="Agents").count() == 0
+    page.locator("[data-testid='stDataFrame'] canvas").first.wait_for()
+    screenshot(page, f"queue-{db.kind}", False)
+    if _for_docs(db):
+        screenshot(page, "queue", True)
+
+    _open(page, console, first["id"])
+    page.get_by_text("My blender arrived cracked").wait_for()
+    page.get_by_text("42.50 USD").first.wait_for()
+    claim = wait_until(lambda: _state(api, first["id"], lead)["claim"], what="claim on open")
+    assert claim["by"] == "lead"
+    screenshot(page, f"review-{db.kind}", False)
+    if _for_docs(db):
+        screenshot(page, "review", True)
+    _button(page, "approve").click()
+    done = wait_until(
+        lambda: _state(api, first["id"], lead)["status"] == "approved" and True, what="approval"
+    )
+    assert done
+    decision = _state(api, first["id"], lead)["decisions"][0]
+    assert decision["verdict"] == "approve" and decision["reviewer_sub"] == "lead"
+    # The next item opens at once, without going back to the queue.
+    page.get_by_text(first["summary"], exact=True).wait_for(state="detached")
+    _button(page, "approve").wait_for()
+
+    _open(page, console, second["id"])
+    page.get_by_role("tab", name="Reject").click()
+    page.locator(f".st-key-r_{second['id']}").click()
+    page.get_by_role("option", name="Wrong amount").click()
+    page.keyboard.press("Escape")
+    page.locator(f".st-key-rc_{second['id']} textarea").fill("Order total does not match")
+    _button(page, "reject").click()
+    wait_until(lambda: _state(api, second["id"], lead)["status"] == "rejected", what="rejection")
+    rejected = _state(api, second["id"], lead)["decisions"][0]
+    assert rejected["reason_codes"] == ["wrong_amount"]
+    assert rejected["comment"] == "Order total does not match"
+
+    _open(page, console, third["id"])
+    page.get_by_role("tab", name="Edit and approve").click()
+    page.locator(f".st-key-e_{third['id']}_amount_usd input").fill("120")
+    page.get_by_role("button", name="Check changes").click()
+    diff = page.locator("code", has_text="+ amount_usd: 120.00 USD")
+    diff.wait_for()
+    assert "- amount_usd: 180.00 USD" in diff.inner_text()
+    screenshot(page, f"edit-diff-{db.kind}", False)
+    if _for_docs(db):
+        screenshot(page, "edit-diff", True)
+    _button(page, "approve_edit").click()
+    wait_until(lambda: _state(api, third["id"], lead)["status"] == "approved", what="edited approval")
+    edited = _state(api, third["id"], lead)["decisions"][0]
+    assert edited["edited_payload"]["amount_usd"] == 120
+    assert _state(api, third["id"], lead)["payload"]["amount_usd"] == 180.0  # the original stays
+
+
+def test_reviewer_without_refund_rights_is_refused(
+    page: Any,
+    console: Console,
+    oidc: OidcProvider,
+    api: httpx.Client,
+    agent: AgentCreds,
+    reviewer: dict[str, str],
+) -> None:
+    proposal = _propose(api, agent, 60.0)
+    login(page, console.url, oidc.issuer, RITA)
+    _open(page, console, proposal["id"])
+    _button(page, "approve").click()
+    page.get_by_text("Policy does not let you approve this action.").wait_for()
+    assert _state(api, proposal["id"], reviewer)["status"] == "pending"
+    # The backend refuses it too, whatever the page offers.
+    direct = api.post(
+        f"/v1/proposals/{proposal['id']}/decisions", json={"verdict": "approve"}, headers=reviewer
+    )
+    assert direct.status_code == 403 and direct.json()["error"]["code"] == "insufficient_privilege"
+    assert page.get_by_role("link", name="Agents").count() == 0
+    # Opening took the claim; leaving the review screen gives it back.
+    assert _state(api, proposal["id"], reviewer)["claim"]["by"] == "rita"
+    page.get_by_role("link", name="Queue").click()
+    wait_until(lambda: _state(api, proposal["id"], reviewer)["claim"] is None, what="claim released")
+
+
+def test_an_item_someone_else_is_reviewing_is_not_offered(
+    page: Any,
+    console: Console,
+    oidc: OidcProvider,
+    api: httpx.Client,
+    agent: AgentCreds,
+    lead: dict[str, str],
+    reviewer: dict[str, str],
+) -> None:
+    proposal = _propose(api, agent, 33.0)
+    assert api.post(f"/v1/proposals/{proposal['id']}/claim", headers=lead).status_code == 200
+    login(page, console.url, oidc.issuer, RITA)
+    _open(page, console, proposal["id"])
+    page.get_by_text("Lee Lead is reviewing this.").wait_for()
+    assert page.locator(".st-key-approve").count() == 0
+    assert _state(api, proposal["id"], reviewer)["claim"]["by"] == "lead"
+
+
+def test_a_token_the_api_refuses_asks_to_log_in_again(
+    page: Any, server: ApiServer, oidc: OidcProvider
+) -> None:
+    # A console whose ID tokens the API does not accept (another audience) meets the same 401
+    # as one whose token expired: it must ask to log in again, not show a traceback.
+    other = Console(server.url, oidc.issuer, "another-client")
+    try:
+        login(page, other.url, oidc.issuer, LEAD)
+        page.get_by_text("Your session expired. Log in again to continue.").wait_for()
+        assert page.get_by_role("button", name="Log in again").count() == 1
+        assert "Traceback" not in page.inner_text("body")
+    finally:
+        other.close()
+
+
+def test_admin_turns_a_dial_and_suspends_an_agent(
+    page: Any,
+    console: Console,
+    oidc: OidcProvider,
+    api: httpx.Client,
+    admin: dict[str, str],
+    db: Database,
+) -> None:
+    bot = make_agent()
+    pending = _propose(api, bot, 30.0)
+    login(page, console.url, oidc.issuer, ADA)
+    page.get_by_role("link", name="Agents").click()
+    page.get_by_role("heading", name="Dials").wait_for()
+    page.locator(".st-key-agent_pick").click()
+    page.keyboard.type(bot.name)  # the list is long and virtualised: filter it
+    page.get_by_role("option", name=bot.name, exact=True).click()
+    page.locator(f".st-key-dial_{bot.id}_refund").click()
+    page.get_by_role("option", name="draft", exact=True).click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("refund from approve to draft").wait_for()
+    dialog.locator(".st-key-dial_reason input").fill("New prompt version under test")
+    _button(dialog, "dial_confirm").click()
+    page.get_by_text("Dial for refund set to draft.").wait_for()
+    agent_now = api.get(f"/v1/agents/{bot.id}", headers=admin).json()
+    assert agent_now["grants"] == [{"action_type": "refund", "dial": "draft"}]
+    events = api.get(
+        "/v1/audit", params={"subject": f"agent:{bot.id}", "action": "dial.changed"}, headers=admin
+    )
+    assert events.json()["items"][0]["data"]["reason"] == "New prompt version under test"
+    screenshot(page, f"agents-{db.kind}", False)
+    if _for_docs(db):
+        screenshot(page, "agents", True)
+
+    # A new key is shown once, then only its prefix; revoking it takes effect at once.
+    _button(page, "key_create").click()
+    shown = page.locator("code", has_text="so_").first
+    shown.wait_for()
+    new_key = shown.inner_text().strip()
+    as_new_key = {"Authorization": f"Bearer {new_key}"}
+    assert api.get(f"/v1/proposals/{pending['id']}", headers=as_new_key).status_code == 200
+    listed = api.get(f"/v1/agents/{bot.id}/keys", headers=admin).json()["items"]
+    created = next(k for k in listed if new_key.startswith(k["prefix"]))
+    _button(page, "key_ack").click()
+    shown.wait_for(state="detached")
+    _button(page, f"revoke_{created['id']}").click()
+    wait_until(
+        lambda: next(
+            k
+            for k in api.get(f"/v1/agents/{bot.id}/keys", headers=admin).json()["items"]
+            if k["id"] == created["id"]
+        )["revoked_at"],
+        what="key revoked",
+    )
+    assert api.get(f"/v1/proposals/{pending['id']}", headers=as_new_key).status_code == 401
+
+    page.locator(f".st-key-sus_reason_{bot.id} input").fill("Runaway refunds")
+    _button(page, "suspend").click()
+    page.get_by_text("Suspended: every request of this agent is refused.").wait_for()
+    assert api.get(f"/v1/agents/{bot.id}", headers=admin).json()["suspended"] is True
+    refused = api.post("/v1/proposals", json=refund_proposal(10.0), headers=bot.headers)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "agent_suspended"
+    # Its pending proposal can no longer be approved, and the page says why.
+    _open(page, console, pending["id"])
+    _button(page, "approve").click()
+    page.get_by_text("The agent is suspended; its proposals cannot be approved.").wait_for()
+    assert _state(api, pending["id"], admin)["status"] == "pending"
+
+
+def test_pages_of_features_not_on_this_server_say_so_calmly(
+    page: Any,
+    console: Console,
+    oidc: OidcProvider,
+    api: httpx.Client,
+    agent: AgentCreds,
+    lead: dict[str, str],
+    db: Database,
+) -> None:
+    rejected = _propose(api, agent, 12.0)
+    api.post(
+        f"/v1/proposals/{rejected['id']}/decisions",
+        json={"verdict": "reject", "reason_codes": ["duplicate"]},
+        headers=lead,
+    ).raise_for_status()
+    login(page, console.url, oidc.issuer, ADA)
+    for path, title in (
+        ("policies", "Policies"),
+        ("metrics", "Metrics"),
+        ("decided", "Decided"),
+        ("audit", "Audit"),
+    ):
+        page.goto(f"{console.url}/{path}")
+        page.get_by_role("heading", name=title).wait_for()
+        page.wait_for_load_state("networkidle")
+        body = page.inner_text("body")
+        assert "Traceback" not in body and "Exception" not in body
+        if path != "audit":
+            page.get_by_text("not available on this server yet").first.wait_for()
+        if path == "policies":
+            screenshot(page, f"policies-{db.kind}", False)
+            if _for_docs(db):
+                screenshot(page, "policies", True)
+    page.get_by_text("Chain verified").wait_for()
+
+
+def test_hostile_evidence_renders_inert(
+    page: Any,
+    console: Console,
+    oidc: OidcProvider,
+    api: httpx.Client,
+    agent: AgentCreds,
+    db: Database,
+) -> None:
+    hostile = [
+        {
+            "kind": "message",
+            "title": "<b>bold title</b>",
+            "content": f"<script>fetch('http://{TRAP}/s')</script>",
+        },
+        {"kind": "message", "title": "beacon", "content": f"![x](http://{TRAP}/beacon.png) look"},
+        {"kind": "message", "title": "link", "content": "[click me](javascript:alert(1)) now"},
+        {"kind": "message", "title": "img", "content": f'<img src="http://{TRAP}/i.png" onerror="alert(1)">'},
+        {"kind": "message", "title": "rtl", "content": "invoice\u202egpj.exe"},
+        {"kind": "document", "title": "huge", "content": "A" * 900_000},
+        {"kind": "record", "title": "json", "content": {"html": f"<img src='http://{TRAP}/j.png'>"}},
+    ]
+    proposal = _propose(
+        api,
+        agent,
+        20.0,
+        summary=f"Refund ![t](http://{TRAP}/summary.png) <script>x</script>",
+        evidence=hostile,
+    )
+    trapped: list[str] = []
+    page.on("request", lambda r: trapped.append(r.url) if TRAP in r.url else None)
+    login(page, console.url, oidc.issuer, LEAD)
+    _open(page, console, proposal["id"])
+    page.get_by_text("Showing the first 20,000 of 900,000 characters.").wait_for()
+    page.wait_for_load_state("networkidle")
+    # Shown literally, as text ...
+    page.get_by_text("<script>fetch(").first.wait_for()
+    page.get_by_text("[click me](javascript:alert(1))").first.wait_for()
+    page.get_by_text("invoice[U+202E]gpj.exe").first.wait_for()
+    # ... and never as elements or requests.
+    assert page.locator(f"img[src*='{TRAP}']").count() == 0
+    assert page.locator("a[href^='javascript:']").count() == 0
+    assert page.locator("script", has_text=TRAP).count() == 0
+    assert page.locator("b", has_text="bold title").count() == 0
+    assert page.locator("[onerror]").count() == 0
+    assert trapped == []
+    screenshot(page, f"hostile-{db.kind}", False)
