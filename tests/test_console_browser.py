@@ -37,8 +37,10 @@ def console(server: ApiServer, oidc: OidcProvider) -> Iterator[Console]:
     c.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Any]:
+    # Per test: sync Playwright keeps an event loop running in the main thread while it is
+    # open, which breaks every later test that calls asyncio.run() (the async SDK tests).
     with chromium() as b:
         yield b
 
