@@ -1,17 +1,16 @@
 """`signoff`: the one command line. Works on the database directly, so an operator can
 bootstrap a fresh install (migrate, create an agent and its key) without a login."""
 
-import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from backend import schema
+from backend.cli_common import OPERATOR, JsonFlag, api_errors, emit, err, fail, guard, out
 from backend.cli_evals import eval_app, export_command
 from backend.db import get_engine, read_session, transaction
 from backend.errors import ApiError
@@ -31,32 +30,6 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(dial_app, name="dial")
 app.add_typer(eval_app, name="eval")
 app.command("export")(export_command)
-
-out = Console()
-err = Console(stderr=True)
-OPERATOR = "system:cli"
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def emit(data: Any, as_json: bool) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(data, default=str, indent=2) + "\n")
-    else:
-        out.print(data)
-
-
-def _guard() -> None:
-    """Refuse to work on a schema this code does not match."""
-    try:
-        if not schema.is_current(get_engine()):
-            fail("The database schema is out of date. Run 'signoff migrate' first.")
-    except OperationalError as exc:
-        fail(f"Cannot reach the database: {exc.orig}")
 
 
 @app.command()
@@ -78,7 +51,7 @@ def serve(
     """Run the HTTP API (refuses to start on an out-of-date schema)."""
     import uvicorn
 
-    _guard()
+    guard()
     uvicorn.run(
         "backend.app:create_app",
         factory=True,
@@ -102,7 +75,7 @@ def agents_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create an agent, granted the given action types."""
-    _guard()
+    guard()
     dials: dict[str, Dial] = {}
     for item in dial or []:
         action, sep, mode = item.partition("=")
@@ -115,7 +88,7 @@ def agents_create(
         spec = AgentCreate(name=name, owner=owner, grants=grant or [], dials=dials)
     except ValueError as exc:
         fail(f"Invalid agent: {exc}")
-    with _api_errors(), transaction() as session:
+    with api_errors(), transaction() as session:
         view = agent_service.create(session, spec, OPERATOR)
     emit(view, as_json) if as_json else out.print(f"Created agent {view['name']} ({view['id']}).")
 
@@ -123,7 +96,7 @@ def agents_create(
 @agents_app.command("list")
 def agents_list(as_json: JsonFlag = False) -> None:
     """List agents."""
-    _guard()
+    guard()
     with read_session() as session:
         page = agent_service.list_agents(session, limit=agent_service.MAX_LIMIT)
     if as_json:
@@ -141,8 +114,8 @@ def agents_list(as_json: JsonFlag = False) -> None:
 
 
 def _set_suspended(name: str, suspended: bool, reason: str, as_json: bool) -> None:
-    _guard()
-    with _api_errors(), transaction() as session:
+    guard()
+    with api_errors(), transaction() as session:
         view = agent_service.set_suspended(
             session, agent_service.find(session, name), suspended, OPERATOR, reason
         )
@@ -170,10 +143,10 @@ def dial_set(
     as_json: JsonFlag = False,
 ) -> None:
     """Set an agent's dial for one action type: observe, draft, approve or execute."""
-    _guard()
+    guard()
     if mode not in Dial.__members__:
         fail(f"MODE must be one of {', '.join(Dial.__members__)}; got {mode!r}.")
-    with _api_errors(), transaction() as session:
+    with api_errors(), transaction() as session:
         view = agent_service.set_dial(
             session, agent_service.find(session, agent), action_type, Dial(mode), OPERATOR, reason
         )
@@ -188,12 +161,12 @@ def keys_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Mint an API key for an agent. The key is printed once and never again."""
-    _guard()
+    guard()
     try:
         spec = ApiKeyCreate(name=name, expires_in_days=expires_in_days)
     except ValueError as exc:
         fail(f"Invalid key options: {exc}")
-    with _api_errors(), transaction() as session:
+    with api_errors(), transaction() as session:
         created = keys.create_key(session, agent_service.find(session, agent), spec, OPERATOR)
     if as_json:
         emit(created.model_dump(mode="json"), True)
@@ -205,8 +178,8 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(agent: str, as_json: JsonFlag = False) -> None:
     """List an agent's keys (never the secrets)."""
-    _guard()
-    with _api_errors(), read_session() as session:
+    guard()
+    with api_errors(), read_session() as session:
         rows = keys.list_keys(session, agent_service.find(session, agent))
     data = [r.model_dump(mode="json") for r in rows]
     if as_json:
@@ -221,8 +194,8 @@ def keys_list(agent: str, as_json: JsonFlag = False) -> None:
 @keys_app.command("revoke")
 def keys_revoke(agent: str, key_id: str, as_json: JsonFlag = False) -> None:
     """Revoke one of an agent's keys, effective at once."""
-    _guard()
-    with _api_errors(), transaction() as session:
+    guard()
+    with api_errors(), transaction() as session:
         revoked = keys.revoke_key(session, agent_service.find(session, agent), key_id, OPERATOR)
     emit(revoked.model_dump(mode="json"), True) if as_json else out.print(f"Revoked key {key_id}.")
 
@@ -230,7 +203,7 @@ def keys_revoke(agent: str, key_id: str, as_json: JsonFlag = False) -> None:
 @audit_app.command("verify")
 def audit_verify(as_json: JsonFlag = False) -> None:
     """Walk the hash chain and name the first broken link (exit 1 if any)."""
-    _guard()
+    guard()
     with read_session() as session:
         result = audit.verify(session)
     if as_json:
@@ -291,8 +264,8 @@ def policy_apply(
 
     text = _read_policy(file)
     _check_policy(file, text)
-    _guard()
-    with _api_errors():
+    guard()
+    with api_errors():
         try:
             with transaction() as session:
                 view = policies.replace(session, text, comment or f"applied from {file.name}", OPERATOR)
@@ -343,20 +316,6 @@ def ui(
             "See docs/console.md, or run 'signoff demo' once to get an example."
         )
     raise typer.Exit(subprocess.call(console_command(port), env=os.environ.copy()))
-
-
-class _api_errors:
-    """Turn a service's ApiError into a one-line CLI error with a non-zero exit."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, _tb: Any) -> bool:
-        if isinstance(exc, ApiError):
-            fail(exc.message, 2)
-        if isinstance(exc, SQLAlchemyError):
-            fail(f"Database error: {exc.__class__.__name__}")
-        return False
 
 
 @app.command("mcp")

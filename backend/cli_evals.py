@@ -9,14 +9,14 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
-from backend import eval_runner, schema
-from backend.db import get_engine, read_session, transaction
+from backend import eval_runner
+from backend.cli_common import OPERATOR, JsonFlag, fail, guard, out
+from backend.db import read_session, transaction
 from backend.errors import ApiError
 from backend.services import eval_gate, eval_runs, export, suites
 from models.evals import EvalGateUpdate, SuiteUpsert
@@ -27,24 +27,6 @@ suite_app = typer.Typer(help="Scenario suites.", no_args_is_help=True)
 gate_app = typer.Typer(help="Eval gates on raising a dial to execute.", no_args_is_help=True)
 eval_app.add_typer(suite_app, name="suite")
 eval_app.add_typer(gate_app, name="gate")
-
-out = Console()
-err = Console(stderr=True)
-OPERATOR = "system:cli"
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def _guard() -> None:
-    try:
-        if not schema.is_current(get_engine()):
-            fail("The database schema is out of date. Run 'signoff migrate' first.")
-    except OperationalError as exc:
-        fail(f"Cannot reach the database: {exc.orig}")
 
 
 def _when(value: str | None, name: str) -> datetime | None:
@@ -80,7 +62,7 @@ def export_command(
     ] = None,
 ) -> None:
     """Stream decided proposals as eval cases (JSONL, one case a line; or CSV)."""
-    _guard()
+    guard()
     if format not in ("jsonl", "csv"):
         fail(f"--format is jsonl or csv; got {format!r}.")
     filters = export.ExportFilter(
@@ -110,7 +92,7 @@ def suite_import(
     description: Annotated[str, typer.Option()] = "",
 ) -> None:
     """Store a suite from a JSONL file (hand-written cases or `signoff export` lines)."""
-    _guard()
+    guard()
     _import(file, name or file.stem, description)
     out.print(f"Suite {name or file.stem} saved.")
 
@@ -139,7 +121,7 @@ def suite_from_decisions(
     description: Annotated[str, typer.Option()] = "",
 ) -> None:
     """Build a suite from rejections (and optionally edited approvals) of past decisions."""
-    _guard()
+    guard()
     filters = export.ExportFilter(
         since=_when(since, "--since"),
         action_type=action_type,
@@ -188,7 +170,7 @@ def eval_run(
     as_json: JsonFlag = False,
 ) -> None:
     """Feed every case to the agent (key from SIGNOFF_API_KEY), score its proposals, store the run."""
-    _guard()
+    guard()
     api_key = os.environ.get("SIGNOFF_API_KEY", "")
     if not api_key:
         fail("Set SIGNOFF_API_KEY to the agent's API key (so_...).")
@@ -223,7 +205,7 @@ def eval_run(
 @eval_app.command("runs")
 def eval_runs_list(suite: Annotated[str | None, typer.Option()] = None, as_json: JsonFlag = False) -> None:
     """Runs, newest first."""
-    _guard()
+    guard()
     with read_session() as session:
         page = eval_runs.list_runs(session, suite)
     if as_json:
@@ -244,7 +226,7 @@ def gate_set(
     window_days: Annotated[int, typer.Option("--window-days")] = 30,
 ) -> None:
     """Require a pass rate on a suite before an agent's dial for ACTION_TYPE goes to execute."""
-    _guard()
+    guard()
     try:
         spec = EvalGateUpdate(suite=suite, min_pass_rate=min_pass_rate, window_days=window_days)
     except ValueError as exc:
