@@ -21,8 +21,10 @@ LUA = """
 local counter = 0
 local tid = 0
 function setup(thread) tid = tid + 1; thread:set("tid", tid) end
+local keys = KEYS
 function request()
   counter = counter + 1
+  wrk.headers["Authorization"] = "Bearer " .. keys[(counter % #keys) + 1]
   wrk.headers["Idempotency-Key"] = "bench-" .. tostring(tid) .. "-" .. tostring(counter) .. "-" .. RUN
   return wrk.format("POST", PATH, nil, BODY)
 end
@@ -71,28 +73,34 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--agents", type=int, default=1, help="spread the load over this many agents")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("bench/ingest.py needs wrk: apt-get install wrk")
     print(f"machine: {machine()}")
     print(
         f"load: wrk, {args.clients} connections, {args.seconds}s per run, "
-        f"{args.workers} uvicorn workers per server"
+        f"{args.workers} uvicorn workers per server, load spread over {args.agents} agent(s)"
     )
     for kind in args.db:
         with bench_database(kind) as db:
-            agent = make_agent()
+            agents = [make_agent() for _ in range(args.agents)]
+            keys = [a.key for a in agents]
             body = refund_proposal(42.0)
-            env = {"SIGNOFF_DATABASE_URL": db.url, "SIGNOFF_LOG_LEVEL": "WARNING", "BENCH_AGENT_ID": agent.id}
+            env = {
+                "SIGNOFF_DATABASE_URL": db.url,
+                "SIGNOFF_LOG_LEVEL": "WARNING",
+                "BENCH_AGENT_ID": agents[0].id,
+            }
             with uvicorn("bench.bare_app:app", env, workers=args.workers) as url:
-                run_wrk(url, "/bare/proposals", body, agent.key, args.clients, 2)  # warm-up
+                run_wrk(url, "/bare/proposals", body, keys, args.clients, 2)  # warm-up
                 bare, bare_bad, bare_p99 = run_wrk(
-                    url, "/bare/proposals", body, agent.key, args.clients, args.seconds
+                    url, "/bare/proposals", body, keys, args.clients, args.seconds
                 )
             with uvicorn("backend.app:create_app", env, workers=args.workers, factory=True) as url:
-                run_wrk(url, "/v1/proposals", body, agent.key, args.clients, 2)
+                run_wrk(url, "/v1/proposals", body, keys, args.clients, 2)
                 ours, ours_bad, ours_p99 = run_wrk(
-                    url, "/v1/proposals", body, agent.key, args.clients, args.seconds
+                    url, "/v1/proposals", body, keys, args.clients, args.seconds
                 )
             print(
                 f"{kind:9s} signoff {ours:8.0f}/s (p99 {ours_p99}, non-2xx {ours_bad})   "
