@@ -31,10 +31,14 @@ end
 """
 
 
-def run_wrk(url: str, path: str, body: dict, key: str, clients: int, seconds: int) -> tuple[float, int, str]:
+def run_wrk(
+    url: str, path: str, body: dict, keys: list[str], clients: int, seconds: int
+) -> tuple[float, int, str]:
+    lua_keys = "{" + ", ".join(json.dumps(k) for k in keys) + "}"
     script = (
         LUA.replace("RUN", json.dumps(str(id(body))))
         .replace("PATH", json.dumps(path))
+        .replace("KEYS", lua_keys)
         .replace("BODY", "[==[" + json.dumps(body) + "]==]")
     )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
@@ -50,8 +54,6 @@ def run_wrk(url: str, path: str, body: dict, key: str, clients: int, seconds: in
             f.name,
             "-H",
             "Content-Type: application/json",
-            "-H",
-            f"Authorization: Bearer {key}",
             url,
         ],
         capture_output=True,
