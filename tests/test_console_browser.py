@@ -175,8 +175,8 @@ def test_admin_turns_a_dial_and_suspends_an_agent(
     page.get_by_role("link", name="Agents").click()
     page.get_by_role("heading", name="Dials").wait_for()
     pick(page, "agent_pick", bot.name)
-    page.locator(f".st-key-dial_{bot.id}_refund").click()
-    page.get_by_role("option", name="draft", exact=True).click()
+    # The agent's rerun may still be drawing: pick() reopens a list it closed.
+    pick(page, f"dial_{bot.id}_refund", "draft")
     dialog = page.get_by_role("dialog")
     dialog.get_by_text("refund from approve to draft").wait_for()
     dialog.locator(".st-key-dial_reason input").fill("New prompt version under test")
