@@ -32,8 +32,10 @@ def console(server: ApiServer, oidc: OidcProvider) -> Iterator[Console]:
     c.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope, not session: Playwright's sync API keeps an asyncio loop running on this
+    # thread while it is open, which breaks later tests that call asyncio.run() (SDK, MCP).
     with chromium() as b:
         yield b
 

@@ -198,3 +198,8 @@ def test_admin_sets_a_budget_and_resets_the_tripped_breaker(
         "/v1/audit", params={"subject": f"agent:{bot.id}", "action": "breaker.reset"}, headers=admin
     ).json()["items"]
     assert events[0]["data"]["reason"] == "Budget was a test; back to normal"
+
+    # The audit page (admins) finds the reset and verifies the chain it is part of.
+    page.get_by_role("link", name="Audit").click()
+    page.get_by_text("Chain verified").wait_for()
+    assert "Traceback" not in page.inner_text("body")
