@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from tests.browser import chromium
-from tests.conftest import CLIENT_ID
 from tests.console import Console
 from tests.factories import AgentCreds, refund_proposal
 from tests.servers import ApiServer, OidcProvider
@@ -27,6 +26,8 @@ ADA = {"sub": "ada", "name": "Ada Admin", "email": "ada@example.com", "groups": 
 
 @pytest.fixture(scope="session")
 def console(server: ApiServer, oidc: OidcProvider) -> Iterator[Console]:
+    from tests.conftest import CLIENT_ID  # here, not at the top: conftest imports this module
+
     c = Console(server.url, oidc.issuer, CLIENT_ID)
     yield c
     c.close()
