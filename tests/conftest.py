@@ -121,3 +121,8 @@ def reviewer(oidc: OidcProvider) -> dict[str, str]:
 def admin(oidc: OidcProvider) -> dict[str, str]:
     token = oidc.id_token("ada", ["admin"], CLIENT_ID, name="Ada Admin")
     return {"Authorization": f"Bearer {token}"}
+
+
+# The console's browser fixtures (console, browser, page): one Streamlit process per database,
+# shared by every console test module. Imported last: they use CLIENT_ID above.
+from tests.console_fixtures import browser, console, page  # noqa: E402, F401

@@ -3,76 +3,29 @@
 Each step asserts what the page shows and what the backend then holds.
 """
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.browser import chromium, login
-from tests.conftest import CLIENT_ID
+from tests.browser import login
 from tests.console import Console, screenshot, wait_until
+from tests.console_fixtures import ADA, LEAD, RITA, pick
+from tests.console_fixtures import button as _button
+from tests.console_fixtures import propose as _propose
+from tests.console_fixtures import state as _state
 from tests.databases import Database
 from tests.factories import AgentCreds, make_agent, refund_proposal
 from tests.servers import ApiServer, OidcProvider
 
 pytestmark = pytest.mark.browser
 
-LEAD = {
-    "sub": "lead",
-    "name": "Lee Lead",
-    "email": "lead@example.com",
-    "groups": ["reviewer", "support_refunds"],
-}
-RITA = {"sub": "rita", "name": "Rita Reviewer", "email": "rita@example.com", "groups": ["reviewer"]}
-ADA = {"sub": "ada", "name": "Ada Admin", "email": "ada@example.com", "groups": ["admin"]}
 # Injected URLs point at a port nothing listens on; any request to it is a failure.
 TRAP = "127.0.0.1:9"
 
 
-@pytest.fixture(scope="session")
-def console(server: ApiServer, oidc: OidcProvider) -> Iterator[Console]:
-    c = Console(server.url, oidc.issuer, CLIENT_ID)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    # Per test: sync Playwright keeps an event loop running in the main thread while it is
-    # open, which breaks every later test that calls asyncio.run() (the async SDK tests).
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    p = context.new_page()
-    p.set_default_timeout(20_000)
-    yield p
-    context.close()
-
-
 def _for_docs(db: Database) -> bool:
     return db.kind == "sqlite"
-
-
-def _propose(api: httpx.Client, agent: AgentCreds, amount: float, **overrides: Any) -> dict[str, Any]:
-    # A week of expiry keeps these behind anything more urgent in a shared queue.
-    body = refund_proposal(amount, expires_in_seconds=7 * 24 * 3600, **overrides)
-    r = api.post("/v1/proposals", json=body, headers=agent.headers)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def _state(api: httpx.Client, pid: str, headers: dict[str, str]) -> dict[str, Any]:
-    return api.get(f"/v1/proposals/{pid}", headers=headers).json()
-
-
-def _button(scope: Any, key: str) -> Any:
-    # By role: Streamlit keeps a hidden twin of some buttons, which role lookup skips.
-    return scope.locator(f".st-key-{key}").get_by_role("button")
 
 
 def _open(page: Any, console: Console, pid: str) -> None:
@@ -221,11 +174,9 @@ def test_admin_turns_a_dial_and_suspends_an_agent(
     login(page, console.url, oidc.issuer, ADA)
     page.get_by_role("link", name="Agents").click()
     page.get_by_role("heading", name="Dials").wait_for()
-    page.locator(".st-key-agent_pick").click()
-    page.keyboard.type(bot.name)  # the list is long and virtualised: filter it
-    page.get_by_role("option", name=bot.name, exact=True).click()
-    page.locator(f".st-key-dial_{bot.id}_refund").click()
-    page.get_by_role("option", name="draft", exact=True).click()
+    pick(page, "agent_pick", bot.name)
+    # The agent's rerun may still be drawing: pick() reopens a list it closed.
+    pick(page, f"dial_{bot.id}_refund", "draft")
     dialog = page.get_by_role("dialog")
     dialog.get_by_text("refund from approve to draft").wait_for()
     dialog.locator(".st-key-dial_reason input").fill("New prompt version under test")
@@ -274,42 +225,6 @@ def test_admin_turns_a_dial_and_suspends_an_agent(
     _button(page, "approve").click()
     page.get_by_text("The agent is suspended; its proposals cannot be approved.").wait_for()
     assert _state(api, pending["id"], admin)["status"] == "pending"
-
-
-def test_pages_of_features_not_on_this_server_say_so_calmly(
-    page: Any,
-    console: Console,
-    oidc: OidcProvider,
-    api: httpx.Client,
-    agent: AgentCreds,
-    lead: dict[str, str],
-    db: Database,
-) -> None:
-    rejected = _propose(api, agent, 12.0)
-    api.post(
-        f"/v1/proposals/{rejected['id']}/decisions",
-        json={"verdict": "reject", "reason_codes": ["duplicate"]},
-        headers=lead,
-    ).raise_for_status()
-    login(page, console.url, oidc.issuer, ADA)
-    for path, title in (
-        ("policies", "Policies"),
-        ("metrics", "Metrics"),
-        ("decided", "Decided"),
-        ("audit", "Audit"),
-    ):
-        page.goto(f"{console.url}/{path}")
-        page.get_by_role("heading", name=title).wait_for()
-        page.wait_for_load_state("networkidle")
-        body = page.inner_text("body")
-        assert "Traceback" not in body and "Exception" not in body
-        if path != "audit":
-            page.get_by_text("not available on this server yet").first.wait_for()
-        if path == "policies":
-            screenshot(page, f"policies-{db.kind}", False)
-            if _for_docs(db):
-                screenshot(page, "policies", True)
-    page.get_by_text("Chain verified").wait_for()
 
 
 def test_hostile_evidence_renders_inert(

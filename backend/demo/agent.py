@@ -1,6 +1,7 @@
 """A simulated support agent: posts refund proposals and carries out the approved ones.
 
-It talks plain HTTP with its API key, as any agent would (the SDK can replace httpx here).
+It uses the Python SDK (`signoff.Client`) with its API key, as a real agent would: the
+demo shows the integration a newcomer will write, not hand-rolled HTTP.
 """
 
 import logging
@@ -9,34 +10,41 @@ import threading
 import uuid
 from typing import Any
 
-import httpx
-
+import signoff
 from backend.demo import cases
+from signoff.errors import APIError, SignoffError
 
 log = logging.getLogger("signoff.demo.agent")
 
 
 class SimulatedAgent:
     def __init__(self, api_url: str, key: str, interval: float = 45.0, seed: int = 7) -> None:
-        self.http = httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        # Few retries: a demo that is being stopped should not sit in backoff.
+        self.client = signoff.Client(api_url, key, timeout=30, max_retries=2)
         self.interval = interval
         self.rng = random.Random(seed)
         self.waiting: list[str] = []
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name="demo-agent", daemon=True)
 
-    def propose(self, body: dict[str, Any], expires_in: int | None = None) -> dict[str, Any] | None:
-        if expires_in:
-            body = {**body, "expires_in_seconds": expires_in}
-        r = self.http.post("/v1/proposals", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
-        if r.status_code != 201:
+    def propose(self, body: dict[str, Any], expires_in: int | None = None) -> signoff.ProposalHandle | None:
+        try:
+            handle = self.client.propose(
+                body["action_type"],
+                body["payload"],
+                summary=body["summary"],
+                evidence=body["evidence"],
+                context=body["context"],
+                expires_in_seconds=expires_in,
+                idempotency_key=uuid.uuid4().hex,
+            )
+        except APIError as exc:
             # Suspended or kill switch engaged: an agent would back off; so do we.
-            log.info("proposal refused: %s", r.text[:200])
+            log.info("proposal refused: %s", exc)
             return None
-        created: dict[str, Any] = r.json()
-        if created["status"] == "pending":
-            self.waiting.append(created["id"])
-        return created
+        if handle.status == "pending":
+            self.waiting.append(handle.id)
+        return handle
 
     def seed_queue(self) -> int:
         batch = cases.opening_batch(self.rng)
@@ -46,15 +54,13 @@ class SimulatedAgent:
 
     def carry_out_approved(self) -> None:
         for pid in list(self.waiting):
-            r = self.http.get(f"/v1/proposals/{pid}")
-            if r.status_code != 200:
+            try:
+                status = self.client.get(pid).status
+                if status == "approved":
+                    self.client.report(pid, "succeeded", {"refund_id": f"re_{uuid.uuid4().hex[:10]}"})
+            except APIError as exc:
+                log.info("agent call failed: %s", exc)
                 continue
-            status = r.json()["status"]
-            if status == "approved":
-                self.http.post(
-                    f"/v1/proposals/{pid}/execution",
-                    json={"status": "succeeded", "result": {"refund_id": f"re_{uuid.uuid4().hex[:10]}"}},
-                )
             if status != "pending":
                 self.waiting.remove(pid)
 
@@ -68,7 +74,7 @@ class SimulatedAgent:
                     since_last = 0.0
                     hostile = self.rng.choice([None] * 8 + ["prompt_injection", "beacon"])
                     self.propose(cases.refund(self.rng, hostile))
-            except httpx.HTTPError as exc:
+            except SignoffError as exc:
                 log.info("agent call failed: %s", exc)
 
     def start(self) -> None:
@@ -77,4 +83,4 @@ class SimulatedAgent:
     def stop(self) -> None:
         self.stopped.set()
         self.thread.join(5)
-        self.http.close()
+        self.client.close()

@@ -1,6 +1,5 @@
 """Agents (admin): keys, dials, suspension (the kill switch), breaker and budgets."""
 
-import json
 from typing import Any
 
 import pandas as pd
@@ -82,19 +81,32 @@ def breaker(agent: dict[str, Any]) -> None:
         st.text("closed: dials apply as set")
         return
     st.warning(
-        md_escape(f"Tripped at {agent['breaker_tripped_at'][:19]}: {agent.get('breaker_reason') or ''}"),
+        md_escape(
+            f"Tripped at {agent['breaker_tripped_at'][:19]}: {agent.get('breaker_reason') or ''}. "
+            "Its dials are capped at draft until the breaker is reset."
+        ),
         icon=":material/warning:",
     )
-    reason = st.text_input("Reset reason", key="breaker_reason")
+    reason = st.text_input("Reset reason", key=f"breaker_reason_{agent['id']}")
     if st.button("Reset breaker", key="breaker_reset"):
-        try:
-            client.post(f"/v1/agents/{agent['id']}/breaker/reset", {"reason": reason})
-            st.rerun()
-        except client.NotAvailable:
-            unavailable("Resetting the breaker")
+        if not reason.strip():
+            st.error("Give a reason first.")
+            return
+        client.post(f"/v1/agents/{agent['id']}/breaker/reset", {"reason": reason})
+        st.session_state["agents_flash"] = "Breaker reset: the dials apply again."
+        st.rerun()
+
+
+LIMITS = (
+    ("max_proposals_per_day", "Proposals per day", int),
+    ("max_cost_usd_per_day", "Cost per day (USD)", float),
+    ("max_tool_calls_per_task", "Tool calls per task", int),
+    ("max_tokens_per_task", "Tokens per task", int),
+)
 
 
 def budgets(agent: dict[str, Any]) -> None:
+    """The agent-wide budget as a form; per-action-type budgets are kept as they are."""
     st.subheader("Budgets")
     try:
         data = client.get(f"/v1/agents/{agent['id']}/budgets")
@@ -102,18 +114,42 @@ def budgets(agent: dict[str, Any]) -> None:
         unavailable("Budgets")
         return
     usage = data.get("usage_today") or {}
-    st.text(f"today: {usage.get('proposals', 0)} proposals, ${usage.get('cost_usd', 0):.2f}")
-    text = st.text_area(
-        "Budgets (JSON)", json.dumps(data.get("budgets", []), indent=2), height=200, key="budgets"
-    )
-    if st.button("Save budgets", key="budgets_save"):
-        try:
-            client.put(f"/v1/agents/{agent['id']}/budgets", {"budgets": json.loads(text)})
-            st.toast("Budgets saved.")
-        except json.JSONDecodeError as exc:
-            st.error(f"Not valid JSON: {exc.msg} (line {exc.lineno})")
-        except client.ApiProblem as problem:
-            error(problem)
+    st.text(f"Used today: {usage.get('proposals', 0)} proposals, ${usage.get('cost_usd', 0):.2f}")
+    rows: list[dict[str, Any]] = data.get("budgets") or []
+    whole = next((b for b in rows if not b.get("action_type")), {})
+    others = [b for b in rows if b.get("action_type")]
+    with st.form(f"budgets_{agent['id']}"):
+        st.caption("Agent-wide limits (empty: no limit). Crossing one trips the breaker.")
+        values: dict[str, Any] = {}
+        cols = st.columns(2)
+        for n, (field, label, kind) in enumerate(LIMITS):
+            values[field] = cols[n % 2].number_input(
+                label,
+                min_value=0 if kind is int else 0.0,
+                value=whole.get(field),
+                step=1 if kind is int else 1.0,
+                key=f"b_{field}_{agent['id']}",
+            )
+        allowed = st.multiselect(
+            "Allowed action types (empty: any granted)",
+            list(action_types()),
+            default=whole.get("allowed_action_types") or [],
+            key=f"b_allowed_{agent['id']}",
+        )
+        if st.form_submit_button("Save budgets", key="budgets_save"):
+            spec = {f: (k(values[f]) if values[f] is not None else None) for f, _, k in LIMITS}
+            spec["allowed_action_types"] = allowed or None
+            keep = [spec] if any(v is not None for v in spec.values()) else []
+            try:
+                client.put(f"/v1/agents/{agent['id']}/budgets", {"budgets": keep + others})
+            except client.ApiProblem as problem:
+                error(problem)
+                return
+            st.session_state["agents_flash"] = "Budgets saved."
+            st.rerun()
+    if others:
+        st.caption("Per action type (set through the API)")
+        st.dataframe(pd.DataFrame(others), hide_index=True, width="stretch")
 
 
 def keys(agent: dict[str, Any]) -> None:

@@ -86,13 +86,15 @@ with right:
             st.text(
                 show_bidi(f"{note.get('author_name') or note['author_sub']} · {note.get('severity') or '-'}")
             )
-            st.text(show_bidi(", ".join(note.get("labels") or [])))
+            st.text(show_bidi("labels: " + (", ".join(note.get("labels") or []) or "-")))
             st.text(show_bidi(note.get("note") or ""))
     with st.form(f"annotate_{pid}", clear_on_submit=True):
-        labels = st.text_input("Labels (comma separated)", placeholder="hallucinated_order, tone")
-        severity = st.selectbox("Severity", SEVERITIES, format_func=lambda s: s or "none")
-        body = st.text_area("Note")
-        if st.form_submit_button("Add annotation", type="primary"):
+        labels = st.text_input(
+            "Labels (comma separated)", placeholder="hallucinated_order, tone", key="a_labels"
+        )
+        severity = st.selectbox("Severity", SEVERITIES, format_func=lambda s: s or "none", key="a_severity")
+        body = st.text_area("Note", key="a_note")
+        if st.form_submit_button("Add annotation", type="primary", key="a_submit"):
             try:
                 client.post(
                     f"/v1/proposals/{pid}/annotations",

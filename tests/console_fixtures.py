@@ -1,0 +1,90 @@
+"""Browser-test fixtures and helpers shared by the console's test modules.
+
+Registered in tests/conftest.py, so one console process serves every module per database.
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser import chromium
+from tests.console import Console
+from tests.factories import AgentCreds, refund_proposal
+from tests.servers import ApiServer, OidcProvider
+
+LEAD = {
+    "sub": "lead",
+    "name": "Lee Lead",
+    "email": "lead@example.com",
+    "groups": ["reviewer", "support_refunds"],
+}
+RITA = {"sub": "rita", "name": "Rita Reviewer", "email": "rita@example.com", "groups": ["reviewer"]}
+ADA = {"sub": "ada", "name": "Ada Admin", "email": "ada@example.com", "groups": ["admin"]}
+
+
+@pytest.fixture(scope="session")
+def console(server: ApiServer, oidc: OidcProvider) -> Iterator[Console]:
+    from tests.conftest import CLIENT_ID  # here, not at the top: conftest imports this module
+
+    c = Console(server.url, oidc.issuer, CLIENT_ID)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    # Module scope, not session: Playwright's sync API keeps an asyncio loop running on this
+    # thread while it is open, which breaks later tests that call asyncio.run() (SDK, MCP).
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    p = context.new_page()
+    p.set_default_timeout(20_000)
+    yield p
+    context.close()
+
+
+def propose(api: httpx.Client, agent: AgentCreds, amount: float, **overrides: Any) -> dict[str, Any]:
+    # A week of expiry keeps these behind anything more urgent in a shared queue.
+    body = refund_proposal(amount, expires_in_seconds=7 * 24 * 3600, **overrides)
+    r = api.post("/v1/proposals", json=body, headers=agent.headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def state(api: httpx.Client, pid: str, headers: dict[str, str]) -> dict[str, Any]:
+    return api.get(f"/v1/proposals/{pid}", headers=headers).json()
+
+
+def button(scope: Any, key: str) -> Any:
+    # By role: Streamlit keeps a hidden twin of some buttons, which role lookup skips.
+    return scope.locator(f".st-key-{key}").get_by_role("button")
+
+
+def pick(page: Any, key: str, option: str, attempts: int = 3) -> None:
+    """Choose `option` in the selectbox `key` (typing first: long lists are virtualised).
+
+    A rerun still under way when the page first shows can close the open list and drop
+    what was typed; then the list is opened again.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(attempts):
+        page.locator(f".st-key-{key}").click()
+        page.keyboard.type(option)
+        choice = page.get_by_role("option", name=option, exact=True)
+        try:
+            choice.wait_for(timeout=5_000)
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
+            continue
+        choice.click()
+        return
