@@ -46,12 +46,20 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=500)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        choices=[1, 2],
+        help="2: the agent waits on one API process while the reviewer decides on another",
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="signoff-bench-"))
     db = databases.create(args.db, tmp)
     oidc = OidcProvider(free_port())
     server = ApiServer(server_env(db, oidc.issuer, SIGNOFF_LOG_LEVEL="ERROR"))
+    other = ApiServer(server_env(db, oidc.issuer, SIGNOFF_LOG_LEVEL="ERROR")) if args.replicas == 2 else None
     receiver = Receiver()
     try:
         with pointed_at(db):
@@ -60,7 +68,7 @@ def main() -> None:
             "Authorization": f"Bearer {oidc.id_token('lead', ['reviewer', 'support_refunds'], CLIENT_ID)}"
         }
         admin = {"Authorization": f"Bearer {oidc.id_token('ada', ['admin'], CLIENT_ID)}"}
-        http = httpx.Client(base_url=server.url, timeout=30)
+        http = httpx.Client(base_url=(other or server).url, timeout=30)  # where reviewers decide
         sdk = signoff.Client(server.url, agent.key)
 
         def decide_all(n: int, webhook: bool) -> tuple[list[float], list[float], list[float]]:
@@ -100,7 +108,10 @@ def main() -> None:
         http.post("/v1/webhooks", json=hook, headers=admin).raise_for_status()
         wait_with_hooks, _, to_webhook = decide_all(args.n, webhook=True)
 
-        print(f"Signoff latency bench: {args.n} decisions, {args.db}, API 1 process, {os.cpu_count()} cores")
+        print(
+            f"Signoff latency bench: {args.n} decisions, {args.db}, "
+            f"API {args.replicas} process(es), {os.cpu_count()} cores"
+        )
         report("decision sent -> wait() returned", to_wait)
         report("decision acknowledged -> wait() returned", to_wait_after_ack)
         report("decision sent -> wait() returned (webhooks on)", wait_with_hooks)
@@ -109,6 +120,8 @@ def main() -> None:
         print(f"target p99(decision -> wait()) < 50 ms: {verdict}")
     finally:
         receiver.close()
+        if other is not None:
+            other.close()
         server.close()
         oidc.close()
         databases.drop(db)
