@@ -8,7 +8,8 @@ tool-call spike (more than 3x the agent's recent median) and repeated policy den
 
 Concurrency: the check runs inside the proposal's write transaction. On SQLite that
 transaction already holds the database's write lock; on PostgreSQL the agent's guard
-row is locked (``FOR UPDATE``), so an agent's concurrent proposals pass one at a time.
+row is locked (by the upsert's ``DO UPDATE`` on placement, ``FOR UPDATE`` on a breaker
+reset), so an agent's concurrent proposals pass one at a time.
 """
 
 import statistics
