@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import cedarpy
 import orjson
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, select
 
 from backend.auth.oidc import User
@@ -277,6 +277,13 @@ def granted_types(session: Session, agent_id: str) -> list[str]:
     return list(session.exec(select(Grant.action_type).where(Grant.agent_id == agent_id)).all())
 
 
+# Built once: the placement path runs it on every proposal.
+_VERSION_AND_GRANTS = select(
+    select(func.max(PolicyVersion.version)).scalar_subquery(),
+    Grant.action_type,  # type: ignore[arg-type]
+).where(Grant.agent_id == bindparam("agent_id"))
+
+
 def judge_proposal(
     session: Session,
     agent: Agent,
@@ -287,11 +294,7 @@ def judge_proposal(
     # The gate reads nothing the caller has pending; flushing that is the caller's cost.
     with session.no_autoflush:
         # One round trip for both the current version and the agent's grants.
-        rows = session.exec(
-            select(select(func.max(PolicyVersion.version)).scalar_subquery(), Grant.action_type).where(
-                Grant.agent_id == agent.id
-            )
-        ).all()
+        rows = session.connection().execute(_VERSION_AND_GRANTS, {"agent_id": agent.id}).all()
         version = rows[0][0] if rows else current_version(session)
         policies = compiled(session, version) if version is not None else None
         if policies is None:
