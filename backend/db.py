@@ -7,6 +7,9 @@ whereas an immediate one queues for the write lock within the busy timeout.
 Read-only work uses :func:`read_session`, which keeps SQLite's cheap deferred begin.
 """
 
+import fcntl
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -52,7 +55,53 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_size=20, max_overflow=20, pool_recycle=1800, **kwargs)
 
 
+class _WriteLock:
+    """One writer at a time, queued fairly, instead of SQLite's sleep-and-retry busy handler.
+
+    SQLite allows one write transaction per database. Left to itself, a writer that finds
+    the lock taken sleeps 1, 2, 5, 10... ms and tries again, so under load most writers
+    sleep while the lock sits free. Here writers queue on a thread lock (in-process) and
+    an ``flock`` on a file beside the database (across processes, e.g. uvicorn workers),
+    and are woken the moment the previous writer finishes. Processes that do not take it
+    (a CLI, a shell) still serialise through SQLite's own lock and busy timeout.
+    """
+
+    def __init__(self, database: str | None) -> None:
+        self._thread_lock = threading.Lock()
+        self._path = f"{database}-writelock" if database and database != ":memory:" else None
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int | None:
+        # A forked worker must not share its parent's open file description (nor its lock).
+        if self._path is not None and (self._fd is None or self._pid != os.getpid()):
+            self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+        return self._fd
+
+    def acquire(self) -> None:
+        self._thread_lock.acquire()
+        try:
+            fd = self._file()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def release(self) -> None:
+        try:
+            if self._fd is not None and self._pid == os.getpid():
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+
+_HOLDS_WRITE_LOCK = "signoff_holds_write_lock"
+
+
 def _configure_sqlite(engine: Engine) -> None:
+    lock = _WriteLock(engine.url.database)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy emit BEGIN itself (see _on_begin) instead of pysqlite's implicit one.
@@ -68,8 +117,30 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         if conn.get_execution_options().get(_READ_ONLY):
             conn.exec_driver_sql("BEGIN")
-        else:
+            return
+        record = conn.connection._connection_record
+        # Held until the connection goes back to the pool (just after commit or rollback);
+        # a connection that runs several transactions before that takes it once.
+        if not record.info.get(_HOLDS_WRITE_LOCK):
+            lock.acquire()
+            record.info[_HOLDS_WRITE_LOCK] = True
+        try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _let_go(record)
+            raise
+
+    def _let_go(record: Any) -> None:
+        if record.info.pop(_HOLDS_WRITE_LOCK, False):
+            lock.release()
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        _let_go(record)
+
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(_dbapi_conn: Any, record: Any, _exc: Any) -> None:
+        _let_go(record)
 
 
 @lru_cache

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from backend.auth.oidc import OidcVerifier, User
 from backend.db import read_session, write_session
@@ -66,6 +67,32 @@ def _current_agent(request: Request, session: ReadSessionDep) -> AgentPrincipal:
         )
     agent, key = keys.authenticate(session, token)
     return AgentPrincipal(agent, key)
+
+
+def _checked_key(token: str, key_hash: str) -> keys.KeyRef:
+    with read_session() as session:
+        agent, key = keys.authenticate(session, token)
+    ref = keys.KeyRef(agent.id, key.id, key.expires_at)
+    keys.remember_valid(key_hash, ref)
+    return ref
+
+
+async def _placing_agent(request: Request) -> keys.KeyRef:
+    """The agent placing a proposal: checked here against a moment-old answer when there is
+    one, and for certain inside the placement's own transaction (see ``keys.recently_valid``)."""
+    token = _bearer(request)
+    if not token.startswith(keys.PREFIX):
+        raise ApiError(
+            401, "invalid_api_key", "Agents authenticate with an API key (so_...).", headers=_HEADERS
+        )
+    key_hash = keys.hash_key(token)
+    ref = keys.recently_valid(key_hash)
+    if ref is None:
+        ref = await run_in_threadpool(_checked_key, token, key_hash)
+    return ref
+
+
+PlacingAgent = Annotated[keys.KeyRef, Depends(_placing_agent)]
 
 
 def _current_user(request: Request) -> User:

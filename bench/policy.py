@@ -7,7 +7,8 @@
    also the same with the text re-parsed on every call, to show why the cache is there.
 2. Added latency: ``proposals.create`` in-process on a real database, alternating calls
    with the real gate and with the gate replaced by a constant answer, same run; plus
-   ``gate.judge_proposal`` timed inside those same creates, and alone in one transaction
+   ``gate.judge`` (Cedar, on the policy and grants placement read once per batch) timed
+   inside those same creates, and ``gate.judge_proposal`` alone in one transaction
    (version lookup, grants, entities, Cedar). Prints p50/p99 of each. On a busy 2-core
    machine the with/without difference is dominated by scheduling noise; the in-situ
    timing is the direct measure of what the gate adds.
@@ -121,7 +122,7 @@ def added_latency(kind: str, n: int) -> None:
                     "bench",
                 )
             agent_id = view["id"]
-            real = gate.judge_proposal
+            real = gate.judge
             # Same outcome as the real gate gives this $42.50 refund, so both paths store the same rows.
             constant = gate.GateOutcome(version=1, outcome="execute", policy_ids=["bench"])
 
@@ -155,7 +156,7 @@ def added_latency(kind: str, n: int) -> None:
             without: list[float] = []
             for i in range(n + 50):
                 for enabled in (True, False) if i % 2 else (False, True):
-                    gate.judge_proposal = timed if enabled else no_gate  # type: ignore[assignment]
+                    gate.judge = timed if enabled else no_gate  # type: ignore[assignment]
                     b = body()
                     t = time.perf_counter()
                     status, _, _ = proposals.create(agent_id, b, "h", None)
@@ -163,7 +164,7 @@ def added_latency(kind: str, n: int) -> None:
                     assert status == 201
                     if i >= 50:  # warm-up
                         (with_gate if enabled else without).append(elapsed)
-            gate.judge_proposal = real  # type: ignore[assignment]
+            gate.judge = real  # type: ignore[assignment]
 
             alone: list[float] = []
             with transaction() as session:

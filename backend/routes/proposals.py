@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from backend.deps import ActiveAgent, AgentPrincipal, CurrentAgent, CurrentCaller
+from backend.deps import ActiveAgent, AgentPrincipal, CurrentCaller, PlacingAgent
 from backend.responses import JsonResponse
 from backend.services import idempotency, lifecycle, proposals
 from backend.services.notify import hub
+from backend.services.placer import Placement, placer
 from backend.settings import get_settings
 from models.common import ErrorResponse
 from models.proposals import DecisionState, ExecutionPublic, ExecutionReport, ProposalCreate, ProposalPublic
@@ -30,17 +31,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 async def create_proposal(
     body: ProposalCreate,
     request: Request,
-    principal: CurrentAgent,
+    principal: PlacingAgent,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JsonResponse:
     """Place a proposed action with its evidence. Retries with the same Idempotency-Key are safe."""
     key = idempotency.check_key_format(idempotency_key)
     request_hash = proposals.body_hash(await request.body())
-    status, content, replayed = await run_in_threadpool(
-        proposals.create, principal.agent.id, body, request_hash, key
-    )
-    headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    return JsonResponse(content, status_code=status, headers=headers)
+    placed = await placer.place(Placement(principal.agent_id, body, request_hash, key, principal.key_id))
+    headers = {"Idempotent-Replayed": "true"} if placed.replayed else {}
+    return JsonResponse(placed.body, status_code=placed.status, headers=headers)
 
 
 @router.get("/{proposal_id}", response_model=ProposalPublic, responses=_ERRORS)

@@ -6,25 +6,22 @@ tool-call spike (more than 3x the agent's recent median) and repeated policy den
 (3 in 10 minutes). Crossing any trips the agent's breaker, which caps its dials at
 ``draft`` until an admin resets it; the proposal is still accepted and flagged.
 
-Concurrency: the check runs inside the proposal's write transaction. On SQLite that
-transaction already holds the database's write lock; on PostgreSQL the agent's guard
-row is locked (by the upsert's ``DO UPDATE`` on placement, ``FOR UPDATE`` on a breaker
-reset), so an agent's concurrent proposals pass one at a time.
+Placement charges proposals through ``ledger.Ledger``, inside the write transaction:
+on SQLite that transaction holds the database's write lock; on PostgreSQL the agent's
+guard row is locked (by the upsert's ``DO UPDATE`` on placement, ``FOR UPDATE`` on a
+breaker reset), so an agent's concurrent proposals pass one at a time.
 """
 
 import statistics
-from datetime import datetime, timedelta
-from functools import lru_cache
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import func, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from backend.errors import ApiError
 from backend.services import action_types, audit
-from models.action_types import ActionType
 from models.agents import Agent
 from models.common import utcnow
 from models.policies import AgentGuard, AgentUsage, Budget, BudgetSpec
@@ -58,67 +55,6 @@ def _guard_row(session: Session, agent: Agent) -> AgentGuard:
     return session.exec(stmt).one()
 
 
-_GUARD_INFO = "signoff_guard_denials"
-
-
-class _Hot:
-    """The placement path's statements, built once per dialect (building costs more than running)."""
-
-    def __init__(self, dialect: str) -> None:
-        ins = (postgresql if dialect == "postgresql" else sqlite).insert
-        guard = ins(AgentGuard).values(
-            agent_id=bindparam("agent_id"), recent_tool_calls=[], recent_denials=[]
-        )
-        # DO UPDATE (not DO NOTHING) so the row comes back in the same round trip, and on
-        # PostgreSQL it is locked until commit, like SELECT ... FOR UPDATE.
-        self.guard = guard.on_conflict_do_update(
-            index_elements=["agent_id"], set_={"agent_id": guard.excluded.agent_id}
-        ).returning(AgentGuard.recent_tool_calls, AgentGuard.recent_denials)  # type: ignore[arg-type]
-        self.agent_state = select(Agent.suspended, Agent.breaker_tripped_at, Agent.breaker_reason).where(
-            Agent.id == bindparam("agent_id")
-        )
-        charge = ins(AgentUsage).values(
-            agent_id=bindparam("agent_id"),
-            day=bindparam("day"),
-            action_type=bindparam("action_type"),
-            proposals=1,
-            cost_usd=bindparam("cost"),
-            tokens=bindparam("tokens"),
-        )
-        self.charge = charge.on_conflict_do_update(
-            index_elements=["agent_id", "day", "action_type"],
-            set_={
-                "proposals": AgentUsage.proposals + 1,
-                "cost_usd": AgentUsage.cost_usd + charge.excluded.cost_usd,
-                "tokens": AgentUsage.tokens + charge.excluded.tokens,
-            },
-        )
-        self.budgets = select(Budget).where(
-            Budget.agent_id == bindparam("agent_id"),
-            Budget.action_type.in_([bindparam("any_type"), bindparam("action_type")]),  # type: ignore[attr-defined]
-        )
-        self.set_tool_calls = (
-            update(AgentGuard)
-            .where(AgentGuard.agent_id == bindparam("b_agent_id"))
-            .values(recent_tool_calls=bindparam("calls"))
-        )
-        self.set_denials = (
-            update(AgentGuard)
-            .where(AgentGuard.agent_id == bindparam("b_agent_id"))
-            .values(recent_denials=bindparam("denials"))
-        )
-        self.denials = select(AgentGuard.recent_denials).where(AgentGuard.agent_id == bindparam("agent_id"))
-
-
-@lru_cache
-def _hot(dialect: str) -> _Hot:
-    return _Hot(dialect)
-
-
-def _statements(session: Session) -> _Hot:
-    return _hot(session.get_bind().dialect.name)
-
-
 def usage(session: Session, agent_id: str, day: str, action_type: str | None = None) -> tuple[int, float]:
     """(proposals, cost_usd) for one day, for one action type or all of them."""
     stmt = select(
@@ -130,7 +66,7 @@ def usage(session: Session, agent_id: str, day: str, action_type: str | None = N
     return int(proposals), float(cost)
 
 
-def _crossed(
+def crossed(
     session: Session, budget: Budget, agent_id: str, day: str, action_type: str, context: dict[str, Any]
 ) -> list[str]:
     crossed: list[str] = []
@@ -151,93 +87,12 @@ def _crossed(
     return crossed
 
 
-def _spike_in(recent: list[int], tool_calls: int) -> bool:
+def spike_in(recent: list[int], tool_calls: int) -> bool:
     """True when this task's tool calls exceed 3x the agent's recent median."""
     if len(recent) < TOOL_CALL_MIN_SAMPLES:
         return False
     # A median of 0 would make any single tool call a "spike"; count it as 1.
     return bool(tool_calls > TOOL_CALL_SPIKE_FACTOR * max(statistics.median(recent), 1))
-
-
-def check_and_charge(
-    session: Session,
-    agent: Agent,
-    action_type: ActionType,
-    context: dict[str, Any],
-    has_budgets: bool = True,
-) -> list[str]:
-    """Flags for the proposal (e.g. ``budget_exceeded:max_tool_calls_per_task``); may trip the breaker.
-
-    The guard row is taken first: on PostgreSQL its lock serialises the agent's concurrent
-    proposals from here to commit, so callers do their lock-free work before calling this.
-    ``has_budgets=False`` (the caller saw none in this transaction) skips reading them.
-    """
-    hot = _statements(session)
-    conn = session.connection()
-    recent_calls, recent_denials = conn.execute(hot.guard, {"agent_id": agent.id}).one()
-    if _is_pg(session):
-        # Another request may have tripped the breaker while we waited for the lock.
-        state = conn.execute(hot.agent_state, {"agent_id": agent.id}).one()
-        for name, value in zip(("suspended", "breaker_tripped_at", "breaker_reason"), state, strict=True):
-            set_committed_value(agent, name, value)
-    session.info[_GUARD_INFO] = (agent.id, list(recent_denials))
-    day = utcnow().date().isoformat()
-    conn.execute(
-        hot.charge,
-        {
-            "agent_id": agent.id,
-            "day": day,
-            "action_type": action_type.name,
-            "cost": float(context.get("cost_usd") or 0.0),
-            "tokens": int(context.get("tokens") or 0),
-        },
-    )
-    flags: list[str] = []
-    if has_budgets:
-        rows = session.execute(
-            hot.budgets, {"agent_id": agent.id, "any_type": "", "action_type": action_type.name}
-        ).scalars()
-        for budget in rows.all():
-            for name in _crossed(session, budget, agent.id, day, action_type.name, context):
-                flag = f"budget_exceeded:{name}"
-                if flag not in flags:
-                    flags.append(flag)
-    tool_calls = context.get("tool_calls")
-    if tool_calls is not None:
-        calls = list(recent_calls)
-        if _spike_in(calls, tool_calls):
-            flags.append("guard_tripped:tool_call_spike")
-        conn.execute(
-            hot.set_tool_calls,
-            {"b_agent_id": agent.id, "calls": [*calls, int(tool_calls)][-TOOL_CALL_WINDOW:]},
-        )
-    if flags:
-        trip(session, agent, flags[0], {"flags": flags, "action_type": action_type.name, "context": context})
-    return flags
-
-
-def record_outcome(session: Session, agent: Agent, outcome: str) -> list[str]:
-    """After the gate: count policy denials; the third in ten minutes trips the breaker."""
-    if outcome != "deny":
-        return []
-    hot = _statements(session)
-    conn = session.connection()
-    seen = session.info.get(_GUARD_INFO)
-    if seen is not None and seen[0] == agent.id:
-        denials = seen[1]
-    else:
-        row = conn.execute(hot.denials, {"agent_id": agent.id}).first()
-        denials = list(row[0]) if row else []
-    now = utcnow()
-    recent = [t for t in denials if datetime.fromisoformat(t) > now - DENIAL_WINDOW]
-    denials = [*recent, now.isoformat()]
-    conn.execute(hot.set_denials, {"b_agent_id": agent.id, "denials": denials})
-    session.info[_GUARD_INFO] = (agent.id, denials)
-    if len(denials) < DENIAL_LIMIT:
-        return []
-    flag = "guard_tripped:policy_denials"
-    trip(session, agent, flag, {"denials": len(denials), "window_seconds": 600})
-    return [flag]
 
 
 def trip(session: Session, agent: Agent, reason: str, data: dict[str, Any]) -> bool:

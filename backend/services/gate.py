@@ -284,6 +284,15 @@ _VERSION_AND_GRANTS = select(
 ).where(Grant.agent_id == bindparam("agent_id"))
 
 
+def policy_and_grants(session: Session, agent_id: str) -> tuple[Compiled | None, list[str]]:
+    """The current policy set and the agent's granted action types, in one round trip."""
+    with session.no_autoflush:
+        rows = session.connection().execute(_VERSION_AND_GRANTS, {"agent_id": agent_id}).all()
+        version = rows[0][0] if rows else current_version(session)
+        policies = compiled(session, version) if version is not None else None
+    return policies, [row[1] for row in rows]
+
+
 def judge_proposal(
     session: Session,
     agent: Agent,
@@ -291,16 +300,21 @@ def judge_proposal(
     payload: dict[str, Any],
     context: dict[str, Any],
 ) -> GateOutcome:
-    # The gate reads nothing the caller has pending; flushing that is the caller's cost.
-    with session.no_autoflush:
-        # One round trip for both the current version and the agent's grants.
-        rows = session.connection().execute(_VERSION_AND_GRANTS, {"agent_id": agent.id}).all()
-        version = rows[0][0] if rows else current_version(session)
-        policies = compiled(session, version) if version is not None else None
-        if policies is None:
-            # No policy at all (never after migration 0002): a human decides everything.
-            return GateOutcome(version=None, outcome="propose")
-    granted = [row[1] for row in rows]
+    policies, granted = policy_and_grants(session, agent.id)
+    return judge(policies, agent, granted, action_type, payload, context)
+
+
+def judge(
+    policies: Compiled | None,
+    agent: Agent,
+    granted: list[str],
+    action_type: ActionType,
+    payload: dict[str, Any],
+    context: dict[str, Any],
+) -> GateOutcome:
+    if policies is None:
+        # No policy at all (never after migration 0002): a human decides everything.
+        return GateOutcome(version=None, outcome="propose")
     return evaluate_proposal(policies, agent, granted, action_type, payload, context)[0]
 
 

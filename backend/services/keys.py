@@ -2,7 +2,9 @@
 
 import hashlib
 import secrets
-from datetime import timedelta
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
@@ -83,3 +85,36 @@ def authenticate(session: Session, key: str) -> tuple[Agent, ApiKey]:
     if row.expires_at is not None and row.expires_at <= utcnow():
         raise ApiError(401, "api_key_expired", "The API key has expired.", headers=_UNAUTHENTICATED)
     return agent, row
+
+
+@dataclass(frozen=True)
+class KeyRef:
+    """An API key that was valid a moment ago, and its agent."""
+
+    agent_id: str
+    key_id: str
+    expires_at: datetime | None
+
+
+# Placing a proposal re-checks its key inside the write transaction (revoked, expired,
+# agent suspended), so the check before it may be a moment stale: a recently valid key
+# skips a database round trip per request. Refusals are never remembered.
+RECENT_SECONDS = 30.0
+_MAX_RECENT = 10_000
+_recent: dict[str, tuple[KeyRef, float]] = {}
+
+
+def recently_valid(key_hash: str) -> KeyRef | None:
+    hit = _recent.get(key_hash)
+    if hit is None or hit[1] < time.monotonic():
+        return None
+    ref = hit[0]
+    if ref.expires_at is not None and ref.expires_at <= utcnow():
+        return None
+    return ref
+
+
+def remember_valid(key_hash: str, ref: KeyRef) -> None:
+    if len(_recent) >= _MAX_RECENT:
+        _recent.clear()
+    _recent[key_hash] = (ref, time.monotonic() + RECENT_SECONDS)

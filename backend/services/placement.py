@@ -1,0 +1,183 @@
+"""Placing proposals in groups: concurrent creates share one write transaction.
+
+Every proposal has to pass through something serial: SQLite's single writer, and on
+PostgreSQL the audit chain's head row and the agent's guard row. Placed one transaction
+each, every proposal pays alone for taking those locks, for the statements around them and
+for the commit. Placed as a batch (group commit), they pay once, and the work that needs
+no lock (validation, the policy gate) is done before the lock is taken.
+
+Each proposal still follows DESIGN.md section 2 in order and gets its own answer: one
+proposal's refusal never affects another in the same batch. In two phases:
+
+1. *Outside the write lock*, in a read transaction: per (agent, action type), the agent,
+   its grant, the action type, the policy and whether the agent has budgets; per proposal,
+   the payload's validation and the gate's verdict.
+2. *In one write transaction*: the agents' guard rows, then their current state, the API
+   keys and the kill switch (authoritative, since they may have changed since phase 1;
+   grants, action types and the policy are taken as phase 1 read them, a moment earlier,
+   as for any request that races a change of configuration);
+   per proposal, admission, idempotency, budgets and guards, the effective mode, the rows
+   and the audit events; then one commit.
+"""
+
+import structlog
+from sqlalchemy import and_, bindparam, exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from backend.db import read_session, transaction
+from backend.errors import ApiError
+from backend.services import action_types, gate, ledger, system
+from backend.services.batch import Admission, Batch, Placed, Placement, Prepared
+from models.action_types import ActionType
+from models.agents import Agent, ApiKey, Grant
+from models.policies import Budget
+from models.system import SystemFlag
+
+log = structlog.get_logger()
+
+__all__ = ["Placed", "Placement", "place_batch"]
+
+_ADMISSION = (
+    select(
+        Agent,
+        Grant,
+        ActionType,
+        # Whether the agent has budgets at all: most have none, which spares reading them.
+        exists().where(Budget.agent_id == bindparam("agent_id")),
+    )
+    .outerjoin(Grant, and_(Grant.agent_id == Agent.id, Grant.action_type == bindparam("action_type")))
+    .outerjoin(ActionType, ActionType.name == bindparam("action_type"))  # type: ignore[arg-type]
+    .where(Agent.id == bindparam("agent_id"))
+)
+_KILL_SWITCH = select(SystemFlag.value).where(SystemFlag.name == system.KILL_SWITCH)
+_AGENTS = select(Agent).where(Agent.id.in_(bindparam("ids", expanding=True)))  # type: ignore[attr-defined]
+_KEYS = select(ApiKey.id, ApiKey.revoked_at, ApiKey.expires_at).where(
+    ApiKey.id.in_(bindparam("ids", expanding=True))  # type: ignore[attr-defined]
+)
+_UNAUTHENTICATED = {"WWW-Authenticate": 'Bearer realm="signoff"'}
+# A batch that keeps failing (e.g. the same key committed concurrently by another
+# replica, every time) is split, so one proposal's trouble stays its own.
+_ATTEMPTS = 3
+
+
+def place_batch(items: list[Placement]) -> list[Placed | Exception]:
+    """Place every item; the answer for each is a :class:`Placed` or the exception to raise
+    (an ``ApiError`` for a refusal)."""
+    prepared = _prepare(items)
+    conflict: IntegrityError | None = None
+    for _attempt in range(_ATTEMPTS):
+        try:
+            return list(_write(items, prepared))
+        except IntegrityError as exc:
+            # A concurrent transaction (another replica) committed one of our keys first;
+            # running the batch again replays its answer for that item.
+            conflict = exc
+    assert conflict is not None
+    if len(items) > 1:
+        return [_alone(item) for item in items]
+    if items[0].idempotency_key is None:
+        raise conflict
+    return [ApiError(409, "idempotency_conflict", "Concurrent requests with this key; retry.")]
+
+
+def _alone(item: Placement) -> Placed | Exception:
+    try:
+        return place_batch([item])[0]
+    except Exception as exc:
+        return exc
+
+
+# --- phase 1: no write lock ------------------------------------------------------------
+
+
+def _prepare(items: list[Placement]) -> list[Prepared]:
+    admissions: dict[tuple[str, str], Admission] = {}
+    grants: dict[str, tuple[gate.Compiled | None, list[str]]] = {}
+    with read_session() as session:
+        for item in items:
+            pair = (item.agent_id, item.body.action_type)
+            if pair not in admissions:
+                admissions[pair] = _admission(session, *pair)
+            if item.agent_id not in grants:
+                grants[item.agent_id] = gate.policy_and_grants(session, item.agent_id)
+        return [_judge(item, admissions[(item.agent_id, item.body.action_type)], grants) for item in items]
+
+
+def _admission(session: Session, agent_id: str, action_type: str) -> Admission:
+    row = session.execute(_ADMISSION, {"agent_id": agent_id, "action_type": action_type}).first()
+    if row is None:
+        return Admission(None, None, None, False)
+    return Admission(row[0], row[1], row[2], bool(row[3]))
+
+
+def _judge(
+    item: Placement, admission: Admission, grants: dict[str, tuple[gate.Compiled | None, list[str]]]
+) -> Prepared:
+    """Validation and the gate: pure work, done before the lock. Errors wait for admission."""
+    prepared = Prepared.of(item.body, admission)
+    agent, action_type = admission.agent, admission.action_type
+    if agent is None or action_type is None or admission.grant is None:
+        return prepared
+    try:
+        action_types.validate_payload(action_type, item.body.payload)
+    except ApiError as invalid:
+        prepared.invalid = invalid
+        return prepared
+    policies, granted = grants[item.agent_id]
+    prepared.verdict = gate.judge(policies, agent, granted, action_type, item.body.payload, prepared.context)
+    return prepared
+
+
+# --- phase 2: one write transaction ----------------------------------------------------
+
+
+def _write(items: list[Placement], prepared: list[Prepared]) -> list[Placed | ApiError]:
+    with transaction() as session:
+        batch = _open(session, items, prepared)
+        outcomes = [_one(batch, item, prep) for item, prep in zip(items, prepared, strict=True)]
+        batch.close()
+    return outcomes
+
+
+def _open(session: Session, items: list[Placement], prepared: list[Prepared]) -> Batch:
+    """Lock the agents' guard rows (in id order, so replicas never deadlock), then read what
+    a concurrent request may have changed since phase 1: agents, keys, the kill switch."""
+    conn = session.connection()
+    agent_ids = sorted({p.admission.agent.id for p in prepared if p.admission.agent is not None})
+    windows = {agent_id: ledger.lock_guard(session, agent_id) for agent_id in agent_ids}
+    batch = Batch(session, kill_switch=bool(conn.execute(_KILL_SWITCH).scalar()))
+    # Read after the guard rows are ours: a breaker tripped or an agent suspended by someone
+    # else while we waited must count.
+    batch.agents = {a.id: a for a in session.execute(_AGENTS, {"ids": agent_ids}).scalars()}
+    for agent in batch.agents.values():
+        batch.open_ledger(agent, windows[agent.id])
+    key_ids = sorted({item.key_id for item in items if item.key_id is not None})
+    if key_ids:
+        batch.keys = {row.id: row for row in conn.execute(_KEYS, {"ids": key_ids})}
+    batch.load_idempotency(
+        [(item.agent_id, item.idempotency_key) for item in items if item.idempotency_key is not None]
+    )
+    return batch
+
+
+def _one(batch: Batch, item: Placement, prep: Prepared) -> Placed | ApiError:
+    agent = batch.agents.get(item.agent_id)
+    if agent is None:
+        return ApiError(401, "invalid_api_key", "The API key is not valid.", headers=_UNAUTHENTICATED)
+    key_error = batch.key_error(item.key_id)
+    if key_error is not None:
+        return key_error
+    refusal = batch.admission_refusal(agent, prep.admission, item.body.action_type)
+    if refusal is not None:
+        return refusal
+    if prep.invalid is not None:
+        return prep.invalid
+    if item.idempotency_key is not None:
+        earlier = batch.replay(item.agent_id, item.idempotency_key, item.request_hash)
+        if earlier is not None:
+            return earlier
+    placed = batch.place(agent, item.body, item.idempotency_key, prep)
+    if item.idempotency_key is not None:
+        batch.remember(item.agent_id, item.idempotency_key, item.request_hash, placed)
+    return placed
