@@ -3,6 +3,7 @@
 from functools import lru_cache
 from typing import Any
 
+import jsonschema_rs
 import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
@@ -19,9 +20,29 @@ def _validator(schema_json: bytes) -> Draft202012Validator:
     return Draft202012Validator(orjson.loads(schema_json), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
+@lru_cache(maxsize=256)
+def _fast_check(schema_json: bytes) -> jsonschema_rs.Draft202012Validator | None:
+    """None when jsonschema-rs will not take a schema the reference accepted: then only
+    the reference validates. ``offline``: a schema's $ref must never fetch a URL."""
+    try:
+        schema = orjson.loads(schema_json)
+        return jsonschema_rs.Draft202012Validator(schema, validate_formats=True, offline=True)
+    except (ValueError, jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError):
+        return None
+
+
 def validate_payload(action_type: ActionType, payload: dict[str, Any], field: str = "payload") -> None:
-    """Raise 422 ``invalid_payload`` naming the first offending field."""
-    validator = _validator(orjson.dumps(action_type.payload_schema, option=orjson.OPT_SORT_KEYS))
+    """Raise 422 ``invalid_payload`` naming the first offending field.
+
+    jsonschema-rs (Rust, ~70x faster) answers whether the payload is valid, on every
+    proposal; the reference implementation explains only the rare refusal, so the
+    error's wording and field path stay those of the ``jsonschema`` package.
+    """
+    schema_json = orjson.dumps(action_type.payload_schema, option=orjson.OPT_SORT_KEYS)
+    fast = _fast_check(schema_json)
+    if fast is not None and fast.is_valid(payload):
+        return
+    validator = _validator(schema_json)
     error = next(iter(sorted(validator.iter_errors(payload), key=lambda e: list(e.path))), None)
     if error is None:
         return

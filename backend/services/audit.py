@@ -45,7 +45,8 @@ def record(
 
 
 def canonical_at(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``2026-11-26T15:00:00.123456Z``; isoformat is several times faster than strftime."""
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def compute_hash(

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, delete, insert, select, tuple_
+from sqlalchemy import bindparam, delete, insert, select
 from sqlmodel import Session
 
 from backend.errors import ApiError
@@ -39,7 +39,12 @@ _STORED = select(
     IdempotencyRecord.status_code,
     IdempotencyRecord.response_body,
     IdempotencyRecord.created_at,
-).where(tuple_(IdempotencyRecord.agent_id, IdempotencyRecord.key).in_(bindparam("pairs", expanding=True)))
+).where(
+    # One agent's keys at a time: a row-value IN over both columns is not served by the
+    # primary key's index on SQLite, and would scan the table.
+    IdempotencyRecord.agent_id == bindparam("agent_id"),
+    IdempotencyRecord.key.in_(bindparam("keys", expanding=True)),  # type: ignore[attr-defined]
+)
 _FORGET = delete(IdempotencyRecord).where(
     IdempotencyRecord.agent_id == bindparam("agent_id"), IdempotencyRecord.key == bindparam("key")
 )
@@ -148,7 +153,15 @@ class Batch:
             return
         ttl = timedelta(hours=get_settings().idempotency_ttl_hours)
         conn = self.session.connection()
-        for row in conn.execute(_STORED, {"pairs": sorted(set(pairs))}):
+        by_agent: dict[str, set[str]] = {}
+        for agent_id, key in pairs:
+            by_agent.setdefault(agent_id, set()).add(key)
+        rows = [
+            row
+            for agent_id, keys in sorted(by_agent.items())
+            for row in conn.execute(_STORED, {"agent_id": agent_id, "keys": sorted(keys)})
+        ]
+        for row in rows:
             if row.created_at < utcnow() - ttl:
                 # Past its time: the key is free again, as if never used.
                 conn.execute(_FORGET, {"agent_id": row.agent_id, "key": row.key})

@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, func
 from sqlmodel import Session, select
 
 from backend.auth.oidc import User
+from backend.services.policy_paths import Paths, context_paths, project
 from backend.services.policy_text import check, policy_ids
 from models.action_types import ActionType
 from models.agents import Agent, Grant
@@ -51,6 +52,8 @@ class Compiled:
     version: int | None
     policy_set: cedarpy.PolicySet
     ids: tuple[str, ...]
+    # What of a request's context the policies can read (None: all of it); see policy_paths.
+    context_paths: Paths | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ _lock = threading.Lock()
 
 def compile_text(text: str, version: int | None = None) -> Compiled:
     """Parse policy text (raises ``policy_text.PolicyError`` when it is not valid Cedar)."""
-    return Compiled(version, check(text), tuple(policy_ids(text)))
+    return Compiled(version, check(text), tuple(policy_ids(text)), context_paths(text))
 
 
 def current_version(session: Session) -> int | None:
@@ -140,10 +143,19 @@ _CONTEXT_SCHEMA: dict[str, Any] = {
 
 
 def cedar_context(
-    action_type: ActionType, payload: dict[str, Any], context: dict[str, Any]
+    action_type: ActionType,
+    payload: dict[str, Any],
+    context: dict[str, Any],
+    paths: Paths | None = None,
 ) -> dict[str, Any]:
-    """Cedar's context: the proposal's context fields, and its payload under ``payload``."""
-    return {**_value(context, _CONTEXT_SCHEMA), "payload": _value(payload, action_type.payload_schema)}
+    """Cedar's context: the proposal's context fields, and its payload under ``payload``,
+    cut down to the ``paths`` the policies read (all of it when None)."""
+    raw = project({**context, "payload": payload}, paths)
+    fields = {name: value for name, value in raw.items() if name != "payload"}
+    out = _value(fields, _CONTEXT_SCHEMA)
+    if "payload" in raw:
+        out["payload"] = _value(raw["payload"], action_type.payload_schema)
+    return out
 
 
 def _ref(kind: str, ident: str) -> dict[str, str]:
@@ -243,7 +255,7 @@ def evaluate_proposal(
         _ref("Agent", agent.id),
         ["propose", "execute"],
         action_type.name,
-        cedar_context(action_type, payload, context),
+        cedar_context(action_type, payload, context, policies.context_paths),
         agent_entities(agent, granted, action_type),
     )
     errors = propose.errors + execute.errors
@@ -267,7 +279,7 @@ def evaluate_approval(
         _ref("Reviewer", sub),
         ["approve"],
         action_type.name,
-        cedar_context(action_type, payload, context),
+        cedar_context(action_type, payload, context, policies.context_paths),
         reviewer_entities(sub, groups, action_type),
     )
     return ApprovalOutcome(answer.allowed, policies.version, answer.policy_ids, answer.errors)
