@@ -14,8 +14,10 @@ POLICIES = {
     "default": DEFAULT,
     "has and nested": """
         permit(principal, action == Action::"propose", resource)
-        when { context has tokens && context.tokens < 1000 && context.payload.amount_usd.lessThan(decimal("50")) };
-        forbid(principal, action, resource) when { context.payload has note && context.payload.note like "*urgent*" };
+        when { context has tokens && context.tokens < 1000 }
+        when { context.payload.amount_usd.lessThan(decimal("50")) };
+        forbid(principal, action, resource)
+        when { context.payload has note && context.payload.note like "*urgent*" };
     """,
     "missing attribute errors": """
         permit(principal, action, resource) when { context.payload.nope > 1 };
