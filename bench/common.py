@@ -27,6 +27,7 @@ __all__ = [
     "machine",
     "make_agent",
     "refund_proposal",
+    "server_cpu_seconds",
     "uvicorn",
     "json",
 ]
@@ -79,11 +80,30 @@ def uvicorn(app: str, env: dict[str, str], workers: int = 1, factory: bool = Fal
         args.append("--factory")
     proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
+    _PIDS[url] = proc.pid
     try:
         wait_http(f"{url}/openapi.json", proc)
         yield url
     finally:
         stop(proc)
+
+
+_PIDS: dict[str, int] = {}
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_seconds(url: str) -> float:
+    """CPU time used so far by the server at ``url``: its process and its workers (Linux)."""
+    root = _PIDS[url]
+    children = subprocess.run(["pgrep", "-P", str(root)], capture_output=True, text=True).stdout.split()
+    return _cpu_seconds(root) + sum(_cpu_seconds(int(pid)) for pid in children)
 
 
 def unique() -> str:
