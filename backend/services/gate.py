@@ -324,6 +324,7 @@ def judge(
     payload: dict[str, Any],
     context: dict[str, Any],
 ) -> GateOutcome:
+    """The verdict on one proposal, from the policy and grants read once for its batch."""
     if policies is None:
         # No policy at all (never after migration 0002): a human decides everything.
         return GateOutcome(version=None, outcome="propose")
