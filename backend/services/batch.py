@@ -40,9 +40,9 @@ _STORED = select(
     IdempotencyRecord.response_body,
     IdempotencyRecord.created_at,
 ).where(
-    # One agent's keys at a time: a row-value IN over both columns is not served by the
-    # primary key's index on SQLite, and would scan the table.
-    IdempotencyRecord.agent_id == bindparam("agent_id"),
+    # Both columns by IN, exact pairs picked in Python: a row-value IN over both is not
+    # served by the primary key's index on SQLite, and would scan the table.
+    IdempotencyRecord.agent_id.in_(bindparam("agents", expanding=True)),  # type: ignore[attr-defined]
     IdempotencyRecord.key.in_(bindparam("keys", expanding=True)),  # type: ignore[attr-defined]
 )
 _FORGET = delete(IdempotencyRecord).where(
@@ -153,15 +153,11 @@ class Batch:
             return
         ttl = timedelta(hours=get_settings().idempotency_ttl_hours)
         conn = self.session.connection()
-        by_agent: dict[str, set[str]] = {}
-        for agent_id, key in pairs:
-            by_agent.setdefault(agent_id, set()).add(key)
-        rows = [
-            row
-            for agent_id, keys in sorted(by_agent.items())
-            for row in conn.execute(_STORED, {"agent_id": agent_id, "keys": sorted(keys)})
-        ]
-        for row in rows:
+        wanted = set(pairs)
+        params = {"agents": sorted({a for a, _ in wanted}), "keys": sorted({k for _, k in wanted})}
+        for row in conn.execute(_STORED, params):
+            if (row.agent_id, row.key) not in wanted:
+                continue
             if row.created_at < utcnow() - ttl:
                 # Past its time: the key is free again, as if never used.
                 conn.execute(_FORGET, {"agent_id": row.agent_id, "key": row.key})
@@ -367,8 +363,7 @@ class Batch:
     def close(self) -> None:
         """Write the batch's rows; an idempotency key committed meanwhile by another replica
         raises ``IntegrityError`` here, and the whole batch is run again."""
-        for account in self._ledgers.values():
-            account.close()
+        ledger.close(self.session, list(self._ledgers.values()))
         conn = self.session.connection()
         for statement, rows in (
             (_INSERT_PROPOSALS, self._proposals),

@@ -4,9 +4,10 @@ A batch of proposals (see ``placement``) is charged against a :class:`Ledger` th
 the agent's guard row for the whole transaction: on PostgreSQL the row's lock serialises
 the agent's concurrent batches, on SQLite the database's write lock already does. Inside
 that lock the sliding windows (recent tool calls, recent denials) can be kept in memory
-and written once, and usage counters summed and written once, which is what makes a batch
-cheaper than the same proposals placed one transaction each. Agents with budgets are
-charged proposal by proposal, since their checks read the running daily usage.
+and usage counters summed, then written for all the batch's agents at once by :func:`close`,
+which is what makes a batch cheaper than the same proposals placed one transaction each.
+Agents with budgets are charged proposal by proposal, since their checks read the running
+daily usage. :func:`lock_guards` takes every agent's guard row in one statement.
 """
 
 from collections import defaultdict
@@ -37,14 +38,6 @@ class _Statements:
 
     def __init__(self, dialect: str) -> None:
         ins = (postgresql if dialect == "postgresql" else sqlite).insert
-        guard = ins(AgentGuard).values(
-            agent_id=bindparam("agent_id"), recent_tool_calls=[], recent_denials=[]
-        )
-        # DO UPDATE (not DO NOTHING) so the row comes back in the same round trip, and on
-        # PostgreSQL it is locked until commit, like SELECT ... FOR UPDATE.
-        self.guard = guard.on_conflict_do_update(
-            index_elements=["agent_id"], set_={"agent_id": guard.excluded.agent_id}
-        ).returning(AgentGuard.recent_tool_calls, AgentGuard.recent_denials)  # type: ignore[arg-type]
         charge = ins(AgentUsage).values(
             agent_id=bindparam("agent_id"),
             day=bindparam("day"),
@@ -77,11 +70,21 @@ def _statements(dialect: str) -> _Statements:
     return _Statements(dialect)
 
 
-def lock_guard(session: Session, agent_id: str) -> tuple[list[int], list[str]]:
-    """Take the agent's guard row (created on first use): (recent tool calls, recent denials)."""
-    hot = _statements(session.get_bind().dialect.name)
-    calls, denials = session.connection().execute(hot.guard, {"agent_id": agent_id}).one()
-    return list(calls), list(denials)
+def lock_guards(session: Session, agent_ids: list[str]) -> dict[str, tuple[list[int], list[str]]]:
+    """Take the agents' guard rows (created on first use), in the order given, in one
+    statement: agent id -> (recent tool calls, recent denials)."""
+    if not agent_ids:
+        return {}
+    ins = (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
+    rows = [{"agent_id": agent_id, "recent_tool_calls": [], "recent_denials": []} for agent_id in agent_ids]
+    stmt = ins(AgentGuard).values(rows)
+    # DO UPDATE (not DO NOTHING) so every row comes back, and on PostgreSQL is locked until
+    # commit, like SELECT ... FOR UPDATE.
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["agent_id"], set_={"agent_id": stmt.excluded.agent_id}
+    ).returning(AgentGuard.agent_id, AgentGuard.recent_tool_calls, AgentGuard.recent_denials)  # type: ignore[arg-type]
+    found = session.connection().execute(stmt)
+    return {agent_id: (list(calls), list(denials)) for agent_id, calls, denials in found}
 
 
 class Ledger:
@@ -94,7 +97,7 @@ class Ledger:
         self.agent = agent
         self._calls, self._denials = windows
         self._windows_changed = False
-        # (day, action type) -> [proposals, cost, tokens], written by close().
+        # (day, action type) -> [proposals, cost, tokens], written by close(session, ledgers).
         self._usage: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, 0.0, 0])
         self._budgets: dict[str, list[Budget]] = {}
 
@@ -141,33 +144,47 @@ class Ledger:
         trip(self._session, self.agent, flag, {"denials": len(self._denials), "window_seconds": 600})
         return [flag]
 
-    def close(self) -> None:
-        """Write what was kept in memory; call once, before the transaction commits."""
-        for (day, action_type), (proposals, cost, tokens) in self._usage.items():
-            self._write_usage(day, action_type, proposals, cost, tokens)
+    def pending(self) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """What was kept in memory: usage rows to add, and the guard's new windows (or None)."""
+        usage = [
+            {"agent_id": self.agent.id, "day": day, "action_type": action_type, **_charge(*counts)}
+            for (day, action_type), counts in self._usage.items()
+        ]
         self._usage.clear()
+        windows = None
         if self._windows_changed:
-            self._conn.execute(
-                self._hot.windows,
-                {"b_agent_id": self.agent.id, "calls": self._calls, "denials": self._denials},
-            )
+            windows = {"b_agent_id": self.agent.id, "calls": self._calls, "denials": self._denials}
             self._windows_changed = False
+        return usage, windows
 
     def _write_usage(self, day: str, action_type: str, proposals: int, cost: float, tokens: int) -> None:
-        self._conn.execute(
-            self._hot.charge,
-            {
-                "agent_id": self.agent.id,
-                "day": day,
-                "action_type": action_type,
-                "proposals": proposals,
-                "cost": cost,
-                "tokens": tokens,
-            },
-        )
+        row = {"agent_id": self.agent.id, "day": day, "action_type": action_type}
+        self._conn.execute(self._hot.charge, {**row, **_charge(proposals, cost, tokens)})
 
     def _budgets_for(self, action_type: str) -> list[Budget]:
         if action_type not in self._budgets:
             params = {"agent_id": self.agent.id, "any_type": "", "action_type": action_type}
             self._budgets[action_type] = list(self._session.execute(self._hot.budgets, params).scalars())
         return self._budgets[action_type]
+
+
+def _charge(proposals: int, cost: float, tokens: int) -> dict[str, Any]:
+    return {"proposals": proposals, "cost": cost, "tokens": tokens}
+
+
+def close(session: Session, ledgers: list[Ledger]) -> None:
+    """Write every ledger's pending usage and windows, one statement each for all agents;
+    call once, before the transaction commits."""
+    usage: list[dict[str, Any]] = []
+    windows: list[dict[str, Any]] = []
+    for ledger in ledgers:
+        rows, changed = ledger.pending()
+        usage += rows
+        if changed is not None:
+            windows.append(changed)
+    hot = _statements(session.get_bind().dialect.name)
+    conn = session.connection()
+    if usage:
+        conn.execute(hot.charge, usage)
+    if windows:
+        conn.execute(hot.windows, windows)
