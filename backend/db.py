@@ -167,8 +167,15 @@ def write_session() -> Session:
     return Session(get_engine(), expire_on_commit=False)
 
 
-def read_session() -> Session:
-    return Session(get_engine().execution_options(**{_READ_ONLY: True}), expire_on_commit=False)
+def read_session(snapshot: bool = True) -> Session:
+    """A session for reads. ``snapshot=False`` is for reads that need not see one common
+    state: on PostgreSQL each statement then runs on its own (autocommit), which spares the
+    BEGIN and ROLLBACK round trips; SQLite's deferred BEGIN costs nothing anyway."""
+    engine = get_engine()
+    options: dict[str, Any] = {_READ_ONLY: True}
+    if not snapshot and engine.dialect.name == "postgresql":
+        options["isolation_level"] = "AUTOCOMMIT"
+    return Session(engine.execution_options(**options), expire_on_commit=False)
 
 
 @contextmanager

@@ -107,7 +107,9 @@ def main() -> None:
             ):
                 targets = {"bare": (bare_url, "/bare/proposals"), "signoff": (ours_url, "/v1/proposals")}
                 for url, path in targets.values():
-                    run_wrk(url, path, body, keys, args.clients, 2)  # warm-up
+                    run_wrk(
+                        url, path, body, keys, args.clients, 5
+                    )  # warm-up: pools, caches, prepared statements
                 rates: dict[str, list[float]] = {"bare": [], "signoff": []}
                 for round_ in range(1, args.rounds + 1):
                     line = []

@@ -1,6 +1,7 @@
 """Group commit: proposals placed in one batch still get their own, independent answers."""
 
 import uuid
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import func, select
@@ -109,3 +110,19 @@ def test_suspending_an_agent_that_just_placed_a_proposal_stops_it_at_once(
     refused = api.post("/v1/proposals", json=refund_proposal(), headers=agent.headers)
     assert (refused.status_code, refused.json()["error"]["code"]) == (403, "agent_suspended")
     assert _count(Proposal, agent_id=agent.id) == 1
+
+
+def test_a_key_past_its_time_is_free_again(db: Database) -> None:
+    agent = make_agent()
+    key_id = _key_id(agent)
+    (first,) = place_batch([_item(agent, key_id, 30, idem="old")])
+    with transaction() as session:
+        row = session.get(IdempotencyRecord, (agent.id, "old"))
+        assert row is not None
+        row.created_at = row.created_at - timedelta(days=2)  # past the 24 h default
+        session.add(row)
+    (again,) = place_batch([_item(agent, key_id, 31, idem="old")])  # another body: no 409 now
+    assert isinstance(first, Placed) and isinstance(again, Placed)
+    assert again.status == 201 and not again.replayed and again.body["id"] != first.body["id"]
+    assert _count(Proposal, agent_id=agent.id) == 2
+    assert _count(IdempotencyRecord, agent_id=agent.id) == 1

@@ -123,10 +123,34 @@ def effective_mode(dial: Dial, breaker_tripped: bool, outcome: gate.Outcome) -> 
 
 
 @dataclass(frozen=True)
-class _Stored:
+class Stored:
+    """A response kept under an idempotency key."""
+
     request_hash: str
     status: int
     body: dict[str, Any]
+
+
+def load_stored(session: Session, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Stored]:
+    """What earlier requests stored under these (agent, idempotency key) pairs, in one query.
+    A record past its time is deleted: its key is free again, as if never used."""
+    found: dict[tuple[str, str], Stored] = {}
+    if not pairs:
+        return found
+    ttl = timedelta(hours=get_settings().idempotency_ttl_hours)
+    conn = session.connection()
+    wanted = set(pairs)
+    params = {"agents": sorted({a for a, _ in wanted}), "keys": sorted({k for _, k in wanted})}
+    for row in conn.execute(_STORED, params):
+        if (row.agent_id, row.key) not in wanted:
+            continue
+        if row.created_at < utcnow() - ttl:
+            conn.execute(_FORGET, {"agent_id": row.agent_id, "key": row.key})
+            continue
+        found[(row.agent_id, row.key)] = Stored(
+            row.request_hash, row.status_code, orjson.loads(row.response_body)
+        )
+    return found
 
 
 @dataclass
@@ -135,35 +159,15 @@ class Batch:
     kill_switch: bool
     agents: dict[str, Agent] = field(default_factory=dict)
     keys: dict[str, Any] = field(default_factory=dict)
+    stored: dict[tuple[str, str], Stored] = field(default_factory=dict)
     _ledgers: dict[str, ledger.Ledger] = field(default_factory=dict)
-    _stored: dict[tuple[str, str], _Stored] = field(default_factory=dict)
     _proposals: list[dict[str, Any]] = field(default_factory=list)
     _decisions: list[dict[str, Any]] = field(default_factory=list)
     _links: list[dict[str, Any]] = field(default_factory=list)
     _key_rows: list[dict[str, Any]] = field(default_factory=list)
 
-    # --- reading what the batch needs -----------------------------------------------------
-
     def open_ledger(self, agent: Agent, windows: tuple[list[int], list[str]]) -> None:
         self._ledgers[agent.id] = ledger.Ledger(self.session, agent, windows)
-
-    def load_idempotency(self, pairs: list[tuple[str, str]]) -> None:
-        """What earlier requests stored under this batch's keys, in one query."""
-        if not pairs:
-            return
-        ttl = timedelta(hours=get_settings().idempotency_ttl_hours)
-        conn = self.session.connection()
-        wanted = set(pairs)
-        params = {"agents": sorted({a for a, _ in wanted}), "keys": sorted({k for _, k in wanted})}
-        for row in conn.execute(_STORED, params):
-            if (row.agent_id, row.key) not in wanted:
-                continue
-            if row.created_at < utcnow() - ttl:
-                # Past its time: the key is free again, as if never used.
-                conn.execute(_FORGET, {"agent_id": row.agent_id, "key": row.key})
-                continue
-            stored = _Stored(row.request_hash, row.status_code, orjson.loads(row.response_body))
-            self._stored[(row.agent_id, row.key)] = stored
 
     # --- answering one proposal -----------------------------------------------------------
 
@@ -204,7 +208,7 @@ class Batch:
 
     def replay(self, agent_id: str, key: str, request_hash: str) -> Placed | ApiError | None:
         """What this key already answered (here or in an earlier request), or None."""
-        stored = self._stored.get((agent_id, key))
+        stored = self.stored.get((agent_id, key))
         if stored is None:
             return None
         if stored.request_hash != request_hash:
@@ -217,7 +221,7 @@ class Batch:
         return Placed(stored.status, stored.body, replayed=True)
 
     def remember(self, agent_id: str, key: str, request_hash: str, placed: Placed) -> None:
-        self._stored[(agent_id, key)] = _Stored(request_hash, placed.status, placed.body)
+        self.stored[(agent_id, key)] = Stored(request_hash, placed.status, placed.body)
         self._key_rows.append(
             {
                 "agent_id": agent_id,
