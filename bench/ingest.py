@@ -19,30 +19,44 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import uuid
 from pathlib import Path
 
 from common import bench_database, machine, make_agent, refund_proposal, server_cpu_seconds, uvicorn
+from sqlalchemy import Engine, text
 
+from backend.db import make_engine
+
+# Every request gets its own Idempotency-Key: RUN is fresh for each wrk run, and each wrk
+# thread numbers its requests under its own prefix (``tid`` is set per thread by setup()).
 LUA = """
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
 local counter = 0
-local tid = 0
-function setup(thread) tid = tid + 1; thread:set("tid", tid) end
 local keys = KEYS
 function request()
   counter = counter + 1
   wrk.headers["Authorization"] = "Bearer " .. keys[(counter % #keys) + 1]
-  wrk.headers["Idempotency-Key"] = "bench-" .. tostring(tid) .. "-" .. tostring(counter) .. "-" .. RUN
+  wrk.headers["Idempotency-Key"] = "bench-" .. RUN .. "-" .. tostring(tid) .. "-" .. tostring(counter)
   return wrk.format("POST", PATH, nil, BODY)
 end
 """
 
 
+def stored(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM proposals")).scalar_one())
+
+
 def run_wrk(
     url: str, path: str, body: dict, keys: list[str], clients: int, seconds: int
-) -> tuple[float, int, str]:
+) -> tuple[float, int, str, int]:
     lua_keys = "{" + ", ".join(json.dumps(k) for k in keys) + "}"
     script = (
-        LUA.replace("RUN", json.dumps(str(id(body))))
+        LUA.replace("RUN", json.dumps(uuid.uuid4().hex))
         .replace("PATH", json.dumps(path))
         .replace("KEYS", lua_keys)
         .replace("BODY", "[==[" + json.dumps(body) + "]==]")
@@ -68,9 +82,10 @@ def run_wrk(
     ).stdout
     Path(f.name).unlink()
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     p99 = re.search(r"99%\s+(\S+)", out)
-    return rate, int(bad.group(1)) if bad else 0, p99.group(1) if p99 else "?"
+    return rate, int(bad.group(1)) if bad else 0, p99.group(1) if p99 else "?", total
 
 
 def main() -> None:
@@ -111,15 +126,20 @@ def main() -> None:
                         url, path, body, keys, args.clients, 5
                     )  # warm-up: pools, caches, prepared statements
                 rates: dict[str, list[float]] = {"bare": [], "signoff": []}
+                engine = make_engine(db.url)
+
                 for round_ in range(1, args.rounds + 1):
                     line = []
                     for name, (url, path) in targets.items():
                         cpu = server_cpu_seconds(url)
-                        rate, bad, p99 = run_wrk(url, path, body, keys, args.clients, args.seconds)
+                        before = stored(engine)
+                        rate, bad, p99, total = run_wrk(url, path, body, keys, args.clients, args.seconds)
                         per_request = (server_cpu_seconds(url) - cpu) / max(rate * args.seconds, 1)
                         rates[name].append(rate)
+                        # Every request must have stored a proposal: no replays, no losses.
                         line.append(
                             f"{name} {rate:6.0f}/s (p99 {p99}, non-2xx {bad}, "
+                            f"{stored(engine) - before}/{total} stored, "
                             f"server CPU {per_request * 1e3:.2f} ms/request)"
                         )
                     ratio = rates["signoff"][-1] / rates["bare"][-1]
