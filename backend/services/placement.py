@@ -9,18 +9,17 @@ no lock (validation, the policy gate) is done before the lock is taken.
 Each proposal still follows DESIGN.md section 2 in order and gets its own answer: one
 proposal's refusal never affects another in the same batch. In two phases:
 
-1. *Outside the write lock*, in a read transaction: per (agent, action type), the agent,
-   its grant, the action type, the policy and whether the agent has budgets; per proposal,
-   the payload's validation and the gate's verdict.
-2. *In one write transaction*: the agents' guard rows, then their current state, the API
-   keys and the kill switch (authoritative, since they may have changed since phase 1;
-   grants, action types and the policy are taken as phase 1 read them, a moment earlier,
-   as for any request that races a change of configuration);
-   per proposal, admission, idempotency, budgets and guards, the effective mode, the rows
-   and the audit events; then one commit.
+1. *Outside the write lock*, in a read session: for all the batch's agents and action
+   types at once, the agents, their grants, the action types, the policy and whether each
+   agent has budgets; per proposal, the payload's validation and the gate's verdict.
+2. *In one write transaction*: the API keys and the answers stored under the batch's
+   idempotency keys; then the agents' guard rows (the lock), then the agents' current
+   state and the kill switch, which may have changed since phase 1 (grants, action types
+   and the policy are taken as phase 1 read them, a moment earlier, as for any request
+   that races a change of configuration); per proposal, admission, idempotency, budgets
+   and guards, the effective mode, the rows and the audit events; then one commit.
 """
 
-import structlog
 from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -33,8 +32,6 @@ from models.action_types import ActionType
 from models.agents import Agent, ApiKey, Grant
 from models.policies import Budget, PolicyVersion
 from models.system import SystemFlag
-
-log = structlog.get_logger()
 
 __all__ = ["Placed", "Placement", "place_batch"]
 
