@@ -22,8 +22,9 @@ from backend.services.placement import place_batch
 log = structlog.get_logger()
 
 MAX_BATCH = 64
-# One writer per process: a second one only adds lock contention (measured: bench/ingest.py
-# on PostgreSQL fell from about 470/s to 390/s with two, 260/s with three).
+# One writer per process: a second one only adds lock contention (bench/ingest.py on
+# PostgreSQL fell from about 470/s to 390/s with two and 260/s with three; measured before
+# the benchmark's idempotency keys were fixed, so the figures include replays).
 WRITERS = 1
 
 _Waiter = tuple[Placement, asyncio.AbstractEventLoop, "asyncio.Future[Placed]"]
