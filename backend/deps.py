@@ -59,13 +59,17 @@ class AgentPrincipal:
         return f"agent:{self.agent.id}"
 
 
-def _current_agent(request: Request, session: ReadSessionDep) -> AgentPrincipal:
+def _api_key(request: Request) -> str:
     token = _bearer(request)
     if not token.startswith(keys.PREFIX):
         raise ApiError(
             401, "invalid_api_key", "Agents authenticate with an API key (so_...).", headers=_HEADERS
         )
-    agent, key = keys.authenticate(session, token)
+    return token
+
+
+def _current_agent(request: Request, session: ReadSessionDep) -> AgentPrincipal:
+    agent, key = keys.authenticate(session, _api_key(request))
     return AgentPrincipal(agent, key)
 
 
@@ -80,11 +84,7 @@ def _checked_key(token: str, key_hash: str) -> keys.KeyRef:
 async def _placing_agent(request: Request) -> keys.KeyRef:
     """The agent placing a proposal: checked here against a moment-old answer when there is
     one, and for certain inside the placement's own transaction (see ``keys.recently_valid``)."""
-    token = _bearer(request)
-    if not token.startswith(keys.PREFIX):
-        raise ApiError(
-            401, "invalid_api_key", "Agents authenticate with an API key (so_...).", headers=_HEADERS
-        )
+    token = _api_key(request)
     key_hash = keys.hash_key(token)
     ref = keys.recently_valid(key_hash)
     if ref is None:

@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from backend.errors import ApiError
 from backend.services import audit, eval_runs, gate, ledger
+from backend.services import keys as api_keys
 from backend.services.views import proposal_public
 from backend.settings import get_settings
 from models.action_types import ActionType
@@ -31,7 +32,6 @@ MODE_STATUS = {
     Dial.approve: Status.pending,
     Dial.execute: Status.approved,
 }
-_UNAUTHENTICATED = {"WWW-Authenticate": 'Bearer realm="signoff"'}
 _STORED = select(
     IdempotencyRecord.agent_id,  # type: ignore[call-overload]
     IdempotencyRecord.key,
@@ -176,12 +176,8 @@ class Batch:
             return None
         key = self.keys.get(key_id)
         if key is None:
-            return ApiError(401, "invalid_api_key", "The API key is not valid.", headers=_UNAUTHENTICATED)
-        if key.revoked_at is not None:
-            return ApiError(401, "api_key_revoked", "The API key was revoked.", headers=_UNAUTHENTICATED)
-        if key.expires_at is not None and key.expires_at <= utcnow():
-            return ApiError(401, "api_key_expired", "The API key has expired.", headers=_UNAUTHENTICATED)
-        return None
+            return api_keys.invalid_key()
+        return api_keys.key_refusal(key.revoked_at, key.expires_at)
 
     def admission_refusal(self, agent: Agent, admission: Admission, action_type: str) -> ApiError | None:
         """DESIGN section 2 steps 1-2. Refusals by policy of the house are audited."""

@@ -72,18 +72,30 @@ _BY_HASH = (
 )
 
 
+def invalid_key() -> ApiError:
+    return ApiError(401, "invalid_api_key", "The API key is not valid.", headers=_UNAUTHENTICATED)
+
+
+def key_refusal(revoked_at: datetime | None, expires_at: datetime | None) -> ApiError | None:
+    """Why a key that exists may not be used now (revoked, expired), or None."""
+    if revoked_at is not None:
+        return ApiError(401, "api_key_revoked", "The API key was revoked.", headers=_UNAUTHENTICATED)
+    if expires_at is not None and expires_at <= utcnow():
+        return ApiError(401, "api_key_expired", "The API key has expired.", headers=_UNAUTHENTICATED)
+    return None
+
+
 def authenticate(session: Session, key: str) -> tuple[Agent, ApiKey]:
     """The agent behind a key, or 401 saying why (never which part of the key was wrong)."""
     if not key.startswith(PREFIX):
-        raise ApiError(401, "invalid_api_key", "The API key is not valid.", headers=_UNAUTHENTICATED)
+        raise invalid_key()
     found = session.execute(_BY_HASH, {"key_hash": hash_key(key)}).first()
     if found is None:
-        raise ApiError(401, "invalid_api_key", "The API key is not valid.", headers=_UNAUTHENTICATED)
+        raise invalid_key()
     row, agent = found
-    if row.revoked_at is not None:
-        raise ApiError(401, "api_key_revoked", "The API key was revoked.", headers=_UNAUTHENTICATED)
-    if row.expires_at is not None and row.expires_at <= utcnow():
-        raise ApiError(401, "api_key_expired", "The API key has expired.", headers=_UNAUTHENTICATED)
+    refusal = key_refusal(row.revoked_at, row.expires_at)
+    if refusal is not None:
+        raise refusal
     return agent, row
 
 

@@ -26,7 +26,7 @@ from sqlmodel import Session
 
 from backend.db import read_session, transaction
 from backend.errors import ApiError
-from backend.services import action_types, gate, ledger, system
+from backend.services import action_types, gate, keys, ledger, system
 from backend.services.batch import Admission, Batch, Placed, Placement, Prepared, load_stored
 from models.action_types import ActionType
 from models.agents import Agent, ApiKey, Grant
@@ -56,7 +56,6 @@ _AGENTS = select(Agent, _KILL_SWITCH.scalar_subquery()).where(
 _KEYS = select(ApiKey.id, ApiKey.revoked_at, ApiKey.expires_at).where(
     ApiKey.id.in_(bindparam("ids", expanding=True))  # type: ignore[attr-defined]
 )
-_UNAUTHENTICATED = {"WWW-Authenticate": 'Bearer realm="signoff"'}
 # A batch that keeps failing (e.g. the same key committed concurrently by another
 # replica, every time) is split, so one proposal's trouble stays its own.
 _ATTEMPTS = 3
@@ -177,7 +176,7 @@ def _open(session: Session, items: list[Placement], prepared: list[Prepared]) ->
 def _one(batch: Batch, item: Placement, prep: Prepared) -> Placed | ApiError:
     agent = batch.agents.get(item.agent_id)
     if agent is None:
-        return ApiError(401, "invalid_api_key", "The API key is not valid.", headers=_UNAUTHENTICATED)
+        return keys.invalid_key()
     key_error = batch.key_error(item.key_id)
     if key_error is not None:
         return key_error
