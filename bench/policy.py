@@ -187,7 +187,7 @@ def added_latency(kind: str, n: int) -> None:
                 f"p99 {(pct(with_gate, 0.99) - pct(without, 0.99)) * 1e3:+.3f} ms"
             )
             print(f"  the gate, timed inside those creates          : {ms(in_situ[50:])}")
-            print(f"  judge_proposal alone (version + grants query, Cedar): {ms(alone)}")
+            print(f"  judge_proposal alone (version, grants, Cedar): {ms(alone)}")
         finally:
             reset_engine()
             drop_db(kind, name)

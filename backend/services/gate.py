@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import cedarpy
 import orjson
-from sqlalchemy import bindparam, func
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from backend.auth.oidc import User
@@ -289,22 +289,6 @@ def granted_types(session: Session, agent_id: str) -> list[str]:
     return list(session.exec(select(Grant.action_type).where(Grant.agent_id == agent_id)).all())
 
 
-# Built once: the placement path runs it on every proposal.
-_VERSION_AND_GRANTS = select(
-    select(func.max(PolicyVersion.version)).scalar_subquery(),
-    Grant.action_type,  # type: ignore[arg-type]
-).where(Grant.agent_id == bindparam("agent_id"))
-
-
-def policy_and_grants(session: Session, agent_id: str) -> tuple[Compiled | None, list[str]]:
-    """The current policy set and the agent's granted action types, in one round trip."""
-    with session.no_autoflush:
-        rows = session.connection().execute(_VERSION_AND_GRANTS, {"agent_id": agent_id}).all()
-        version = rows[0][0] if rows else current_version(session)
-        policies = compiled(session, version) if version is not None else None
-    return policies, [row[1] for row in rows]
-
-
 def judge_proposal(
     session: Session,
     agent: Agent,
@@ -312,7 +296,10 @@ def judge_proposal(
     payload: dict[str, Any],
     context: dict[str, Any],
 ) -> GateOutcome:
-    policies, granted = policy_and_grants(session, agent.id)
+    """One proposal judged on its own (placement reads the policy and grants once per batch)."""
+    with session.no_autoflush:
+        policies = compiled(session)
+        granted = granted_types(session, agent.id)
     return judge(policies, agent, granted, action_type, payload, context)
 
 
