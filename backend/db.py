@@ -40,14 +40,14 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _json_dumps(value: Any) -> str:
+def json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z).decode()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalize_url(url)
     # orjson for JSON columns: the standard library's encoder was ~5% of placing a proposal.
-    kwargs.setdefault("json_serializer", _json_dumps)
+    kwargs.setdefault("json_serializer", json_dumps)
     kwargs.setdefault("json_deserializer", orjson.loads)
     if is_sqlite(url):
         engine = create_engine(

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
+from backend.bulk import insert_rows
 from models.audit import AuditEvent, AuditHead, AuditVerification
 from models.common import new_id, utcnow
 
@@ -74,7 +75,6 @@ def compute_hash(
 
 
 _LOCK_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
-_INSERT_EVENTS = AuditEvent.__table__.insert()  # type: ignore[attr-defined]
 _MOVE_HEAD = (
     update(AuditHead).where(AuditHead.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 )
@@ -122,7 +122,7 @@ def _write_pending(session: OrmSession) -> None:
             }
         )
         prev = digest
-    conn.execute(_INSERT_EVENTS, rows)
+    insert_rows(conn, AuditEvent.__table__, rows)  # type: ignore[attr-defined]
     conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
     for subscriber in SUBSCRIBERS:
         subscriber(session, rows)

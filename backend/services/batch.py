@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, select
 from sqlmodel import Session
 
+from backend.bulk import insert_rows
 from backend.errors import ApiError
 from backend.services import audit, eval_runs, gate, ledger
 from backend.services import keys as api_keys
@@ -48,10 +49,6 @@ _STORED = select(
 _FORGET = delete(IdempotencyRecord).where(
     IdempotencyRecord.agent_id == bindparam("agent_id"), IdempotencyRecord.key == bindparam("key")
 )
-_INSERT_PROPOSALS = insert(Proposal)
-_INSERT_DECISIONS = insert(Decision)
-_INSERT_LINKS = insert(EvalRunProposal)
-_INSERT_KEYS = insert(IdempotencyRecord)
 
 
 @dataclass(frozen=True)
@@ -365,11 +362,10 @@ class Batch:
         raises ``IntegrityError`` here, and the whole batch is run again."""
         ledger.close(self.session, list(self._ledgers.values()))
         conn = self.session.connection()
-        for statement, rows in (
-            (_INSERT_PROPOSALS, self._proposals),
-            (_INSERT_DECISIONS, self._decisions),
-            (_INSERT_LINKS, self._links),
-            (_INSERT_KEYS, self._key_rows),
+        for model, rows in (
+            (Proposal, self._proposals),
+            (Decision, self._decisions),
+            (EvalRunProposal, self._links),
+            (IdempotencyRecord, self._key_rows),
         ):
-            if rows:
-                conn.execute(statement, rows)
+            insert_rows(conn, model.__table__, rows)  # type: ignore[attr-defined]

@@ -58,6 +58,22 @@ class _Statements:
             Budget.agent_id == bindparam("agent_id"),
             Budget.action_type.in_([bindparam("any_type"), bindparam("action_type")]),  # type: ignore[attr-defined]
         )
+        guard = ins(AgentGuard).values(
+            agent_id=bindparam("agent_id"),
+            recent_tool_calls=bindparam("none"),
+            recent_denials=bindparam("none"),
+        )
+        # DO UPDATE (not DO NOTHING) so every row comes back, and on PostgreSQL is locked until
+        # commit, like SELECT ... FOR UPDATE. Run with one parameter set per agent, SQLAlchemy
+        # sends a single multi-row statement (insertmanyvalues), compiled once, not per batch.
+        self.lock_guards = guard.on_conflict_do_update(
+            index_elements=["agent_id"], set_={"agent_id": guard.excluded.agent_id}
+        ).returning(
+            AgentGuard.agent_id,  # type: ignore[arg-type]
+            AgentGuard.recent_tool_calls,  # type: ignore[arg-type]
+            AgentGuard.recent_denials,  # type: ignore[arg-type]
+            sort_by_parameter_order=True,
+        )
         self.windows = (
             update(AgentGuard)
             .where(AgentGuard.agent_id == bindparam("b_agent_id"))
@@ -75,15 +91,9 @@ def lock_guards(session: Session, agent_ids: list[str]) -> dict[str, tuple[list[
     statement: agent id -> (recent tool calls, recent denials)."""
     if not agent_ids:
         return {}
-    ins = (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
-    rows = [{"agent_id": agent_id, "recent_tool_calls": [], "recent_denials": []} for agent_id in agent_ids]
-    stmt = ins(AgentGuard).values(rows)
-    # DO UPDATE (not DO NOTHING) so every row comes back, and on PostgreSQL is locked until
-    # commit, like SELECT ... FOR UPDATE.
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["agent_id"], set_={"agent_id": stmt.excluded.agent_id}
-    ).returning(AgentGuard.agent_id, AgentGuard.recent_tool_calls, AgentGuard.recent_denials)  # type: ignore[arg-type]
-    found = session.connection().execute(stmt)
+    hot = _statements(session.get_bind().dialect.name)
+    params = [{"agent_id": agent_id, "none": []} for agent_id in agent_ids]
+    found = session.connection().execute(hot.lock_guards, params)
     return {agent_id: (list(calls), list(denials)) for agent_id, calls, denials in found}
 
 

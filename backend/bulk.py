@@ -1,0 +1,90 @@
+"""Writing many rows of one table at once: one multi-row INSERT on PostgreSQL.
+
+Placing a batch of proposals writes a few dozen rows (proposals, idempotency keys, audit
+events). As ``executemany`` each row is its own statement: SQLAlchemy processes its
+parameters, psycopg encodes and sends an Execute message for it, and PostgreSQL runs it.
+One ``INSERT ... VALUES (...), (...)`` sent straight through psycopg's raw cursor is one statement and
+one round trip, and skips SQLAlchemy's per-row work (JSON values are encoded here with
+the engine's own encoder). The statement text is kept per table, columns and row count,
+so psycopg prepares the common shapes once per connection. SQLite, in process, gains
+nothing from this and keeps ``executemany``.
+"""
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import JSON, Connection, Table
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
+
+from backend.db import json_dumps
+
+__all__ = ["insert_rows"]
+
+# PostgreSQL takes at most 65,535 parameters per statement; larger batches are split.
+_MAX_PARAMETERS = 65_535
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows``, which must all name the same columns, in the caller's transaction.
+    A violated constraint raises SQLAlchemy's ``IntegrityError`` on either database."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), rows)
+        return
+    names = tuple(rows[0])
+    encoders = _encoders(table, names)
+    per_statement = max(1, _MAX_PARAMETERS // len(names))
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    # A raw cursor sends PostgreSQL's own $n placeholders as they are: psycopg would
+    # otherwise parse every long statement (it caches only short ones) for its %s.
+    with psycopg.RawCursor(raw) as cursor:
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            statement = _statement(table, names, len(chunk))
+            params = [
+                encode(row[name]) for row in chunk for name, encode in zip(names, encoders, strict=True)
+            ]
+            try:
+                cursor.execute(statement, params)
+            except psycopg.errors.IntegrityError as exc:
+                raise IntegrityError(f"INSERT INTO {table.name}", None, exc) from exc
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _json(value: Any) -> str | None:
+    # The same text the column type would send through SQLAlchemy.
+    return None if value is None else json_dumps(value)
+
+
+@lru_cache
+def _encoders(table: Table, names: tuple[str, ...]) -> list[Callable[[Any], Any]]:
+    return [_json if isinstance(table.c[name].type, JSON) else _identity for name in names]
+
+
+@lru_cache(maxsize=512)
+def _statement(table: Table, names: tuple[str, ...], count: int) -> str:
+    """``INSERT INTO "t" ("a", "b") VALUES ($1, $2::jsonb), ...``; names are quoted by psycopg.
+    Kept as text: composing it again on every call costs more than running it."""
+    casts = []
+    for name in names:
+        column_type = table.c[name].type
+        variant = getattr(column_type, "_variant_mapping", {}).get("postgresql", column_type)
+        casts.append(
+            "::jsonb" if isinstance(variant, JSONB) else "::json" if isinstance(variant, JSON) else ""
+        )
+    rows = []
+    for index in range(count):
+        first = index * len(names) + 1
+        rows.append("(" + ", ".join(f"${first + i}{cast}" for i, cast in enumerate(casts)) + ")")
+    return sql.SQL("INSERT INTO {} ({}) VALUES ").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(name) for name in names)
+    ).as_string(None) + ", ".join(rows)
