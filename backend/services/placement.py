@@ -9,9 +9,10 @@ no lock (validation, the policy gate) is done before the lock is taken.
 Each proposal still follows DESIGN.md section 2 in order and gets its own answer: one
 proposal's refusal never affects another in the same batch. In two phases:
 
-1. *Outside the write lock*, in a read session: for all the batch's agents and action
-   types at once, the agents, their grants, the action types, the policy and whether each
-   agent has budgets; per proposal, the payload's validation and the gate's verdict.
+1. *Outside the write lock*, in a read session: in one statement for all the batch's
+   agents, the agents, their grants with the granted action types, the policy version and
+   whether each agent has budgets; per proposal, the payload's validation and the gate's
+   verdict.
 2. *In one write transaction*: the API keys and the answers stored under the batch's
    idempotency keys; then the agents' guard rows (the lock), then the agents' current
    state and the kill switch, which may have changed since phase 1 (grants, action types
@@ -35,16 +36,22 @@ from models.system import SystemFlag
 
 __all__ = ["Placed", "Placement", "place_batch"]
 
-# Phase 1 reads, each for every agent and action type of a batch at once: a batch that
-# spans many agents costs the same round trips as one that doesn't.
-_AGENTS_WITH_BUDGETS = select(
-    Agent,
-    exists().where(Budget.agent_id == Agent.id),  # most have none, which spares reading them
-).where(Agent.id.in_(bindparam("ids", expanding=True)))  # type: ignore[attr-defined]
-_GRANTS_AND_VERSION = select(
-    Grant,
-    select(func.max(PolicyVersion.version)).scalar_subquery(),
-).where(Grant.agent_id.in_(bindparam("ids", expanding=True)))  # type: ignore[attr-defined]
+# Phase 1 reads what placing needs of the batch's agents in one statement, whatever the
+# number of agents: each agent with whether it has budgets (most have none, which spares
+# reading them), each of its grants with the granted action type, and the policy version.
+_CONFIGURATION = (
+    select(
+        Agent,
+        exists().where(Budget.agent_id == Agent.id),
+        Grant,
+        ActionType,
+        select(func.max(PolicyVersion.version)).scalar_subquery(),
+    )
+    .outerjoin(Grant, Grant.agent_id == Agent.id)  # type: ignore[arg-type]
+    .outerjoin(ActionType, ActionType.name == Grant.action_type)  # type: ignore[arg-type]
+    .where(Agent.id.in_(bindparam("ids", expanding=True)))  # type: ignore[attr-defined]
+)
+# Only for action types no agent in the batch is granted: unknown (422) or not granted (403)?
 _ACTION_TYPES = select(ActionType).where(
     ActionType.name.in_(bindparam("names", expanding=True))  # type: ignore[attr-defined]
 )
@@ -93,22 +100,26 @@ def _alone(item: Placement) -> Placed | Exception:
 
 def _prepare(items: list[Placement]) -> list[Prepared]:
     agent_ids = sorted({item.agent_id for item in items})
+    agents: dict[str, tuple[Agent, bool]] = {}
+    grants: dict[tuple[str, str], Grant] = {}
+    granted: dict[str, list[str]] = {agent_id: [] for agent_id in agent_ids}
+    known: dict[str, ActionType] = {}
+    version = None
     # Independent reads, no common snapshot needed: on PostgreSQL that spares BEGIN and ROLLBACK.
     with read_session(snapshot=False) as session:
-        rows = session.execute(_AGENTS_WITH_BUDGETS, {"ids": agent_ids})
-        agents = {agent.id: (agent, bool(has_budgets)) for agent, has_budgets in rows}
-        grants: dict[tuple[str, str], Grant] = {}
-        granted: dict[str, list[str]] = {agent_id: [] for agent_id in agent_ids}
-        version = None
-        for grant, newest in session.execute(_GRANTS_AND_VERSION, {"ids": agent_ids}):
+        for agent, has_budgets, grant, action_type, newest in session.execute(
+            _CONFIGURATION, {"ids": agent_ids}
+        ):
+            agents[agent.id] = (agent, bool(has_budgets))
             version = newest
-            grants[(grant.agent_id, grant.action_type)] = grant
-            granted[grant.agent_id].append(grant.action_type)
-        if not grants:
-            version = gate.current_version(session)
+            if grant is not None:
+                grants[(grant.agent_id, grant.action_type)] = grant
+                granted[grant.agent_id].append(grant.action_type)
+                known[action_type.name] = action_type
+        others = sorted({item.body.action_type for item in items} - set(known))
+        if others:
+            known.update((t.name, t) for t in session.execute(_ACTION_TYPES, {"names": others}).scalars())
         policies = gate.compiled(session, version) if version is not None else None
-        names = sorted({item.body.action_type for item in items})
-        known = {t.name: t for t in session.execute(_ACTION_TYPES, {"names": names}).scalars()}
     prepared = []
     for item in items:
         agent, has_budgets = agents.get(item.agent_id, (None, False))
