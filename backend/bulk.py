@@ -10,7 +10,8 @@ so psycopg prepares the common shapes once per connection. SQLite, in process, g
 nothing from this and keeps ``executemany``.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -22,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backend.db import json_dumps
 
-__all__ = ["insert_rows"]
+__all__ = ["insert_rows", "pipelined"]
 
 # PostgreSQL takes at most 65,535 parameters per statement; larger batches are split.
 _MAX_PARAMETERS = 65_535
@@ -54,6 +55,27 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
                 cursor.execute(statement, params)
             except psycopg.errors.IntegrityError as exc:
                 raise IntegrityError(f"INSERT INTO {table.name}", None, exc) from exc
+
+
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """Send the statements run inside without waiting for each one's answer (psycopg's
+    pipeline mode): writes that return nothing then cost one round trip together, not
+    one each. Statements inside must not read results. A no-op on SQLite, in process.
+
+    An error surfaces at the end of the block (as SQLAlchemy's ``IntegrityError`` for a
+    violated constraint), and the transaction must then be rolled back, as after any error.
+    """
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    try:
+        with raw.pipeline():
+            yield
+    except psycopg.errors.IntegrityError as exc:
+        raise IntegrityError("pipelined writes", None, exc) from exc
 
 
 def _identity(value: Any) -> Any:

@@ -4,12 +4,14 @@ import uuid
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import func, select
+from sqlmodel import Session
 
 from backend.db import read_session, transaction
 from backend.errors import ApiError
-from backend.services import audit, keys
-from backend.services.batch import Placed, Placement
+from backend.services import audit, keys, placement
+from backend.services.batch import Placed, Placement, Stored
 from backend.services.placement import place_batch
 from models.agents import ApiKey
 from models.idempotency import IdempotencyRecord
@@ -126,3 +128,31 @@ def test_a_key_past_its_time_is_free_again(db: Database) -> None:
     assert again.status == 201 and not again.replayed and again.body["id"] != first.body["id"]
     assert _count(Proposal, agent_id=agent.id) == 2
     assert _count(IdempotencyRecord, agent_id=agent.id) == 1
+
+
+def test_a_key_committed_elsewhere_meanwhile_turns_into_a_replay(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another replica commits our key between our lookup and our commit: the batch fails at
+    the primary key, runs again, and answers that item with the other replica's proposal,
+    while the rest of the batch is placed once."""
+    agent = make_agent()
+    key_id = _key_id(agent)
+    (elsewhere,) = place_batch([_item(agent, key_id, 40, idem="raced")])
+    real_load = placement.load_stored
+    misses = []
+
+    def stale_once(session: Session, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Stored]:
+        if not misses:  # the first attempt looks before the other replica's commit
+            misses.append(pairs)
+            return {}
+        return real_load(session, pairs)
+
+    monkeypatch.setattr(placement, "load_stored", stale_once)
+    raced, other = place_batch([_item(agent, key_id, 40, idem="raced"), _item(agent, key_id, 41)])
+    assert misses, "the stale lookup was not used"
+    assert isinstance(raced, Placed) and raced.replayed and raced.body == elsewhere.body
+    assert isinstance(other, Placed) and other.status == 201
+    assert _count(Proposal, agent_id=agent.id) == 2
+    with read_session() as session:
+        assert audit.verify(session).ok

@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
-from backend.bulk import insert_rows
+from backend.bulk import insert_rows, pipelined
 from models.audit import AuditEvent, AuditHead, AuditVerification
 from models.common import new_id, utcnow
 
@@ -122,8 +122,9 @@ def _write_pending(session: OrmSession) -> None:
             }
         )
         prev = digest
-    insert_rows(conn, AuditEvent.__table__, rows)  # type: ignore[attr-defined]
-    conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
+    with pipelined(conn):  # both writes in one round trip on PostgreSQL
+        insert_rows(conn, AuditEvent.__table__, rows)  # type: ignore[attr-defined]
+        conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
     for subscriber in SUBSCRIBERS:
         subscriber(session, rows)
 

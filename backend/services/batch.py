@@ -14,7 +14,7 @@ import orjson
 from sqlalchemy import bindparam, delete, select
 from sqlmodel import Session
 
-from backend.bulk import insert_rows
+from backend.bulk import insert_rows, pipelined
 from backend.errors import ApiError
 from backend.services import audit, eval_runs, gate, ledger
 from backend.services import keys as api_keys
@@ -360,12 +360,13 @@ class Batch:
     def close(self) -> None:
         """Write the batch's rows; an idempotency key committed meanwhile by another replica
         raises ``IntegrityError`` here, and the whole batch is run again."""
-        ledger.close(self.session, list(self._ledgers.values()))
         conn = self.session.connection()
-        for model, rows in (
-            (Proposal, self._proposals),
-            (Decision, self._decisions),
-            (EvalRunProposal, self._links),
-            (IdempotencyRecord, self._key_rows),
-        ):
-            insert_rows(conn, model.__table__, rows)  # type: ignore[attr-defined]
+        with pipelined(conn):
+            ledger.close(self.session, list(self._ledgers.values()))
+            for model, rows in (
+                (Proposal, self._proposals),
+                (Decision, self._decisions),
+                (EvalRunProposal, self._links),
+                (IdempotencyRecord, self._key_rows),
+            ):
+                insert_rows(conn, model.__table__, rows)  # type: ignore[attr-defined]

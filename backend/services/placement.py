@@ -27,7 +27,7 @@ from sqlmodel import Session
 
 from backend.db import read_session, transaction
 from backend.errors import ApiError
-from backend.services import action_types, gate, keys, ledger, system
+from backend.services import action_types, gate, keys, ledger, system, webhooks
 from backend.services.batch import Admission, Batch, Placed, Placement, Prepared, load_stored
 from models.action_types import ActionType
 from models.agents import Agent, ApiKey, Grant
@@ -38,7 +38,8 @@ __all__ = ["Placed", "Placement", "place_batch"]
 
 # Phase 1 reads what placing needs of the batch's agents in one statement, whatever the
 # number of agents: each agent with whether it has budgets (most have none, which spares
-# reading them), each of its grants with the granted action type, and the policy version.
+# reading them), each of its grants with the granted action type, the policy version, and
+# whether any webhook endpoint is live (most batches then need no lookup for their events).
 _CONFIGURATION = (
     select(
         Agent,
@@ -46,6 +47,7 @@ _CONFIGURATION = (
         Grant,
         ActionType,
         select(func.max(PolicyVersion.version)).scalar_subquery(),
+        webhooks.ANY_LIVE,
     )
     .outerjoin(Grant, Grant.agent_id == Agent.id)  # type: ignore[arg-type]
     .outerjoin(ActionType, ActionType.name == Grant.action_type)  # type: ignore[arg-type]
@@ -71,11 +73,11 @@ _ATTEMPTS = 3
 def place_batch(items: list[Placement]) -> list[Placed | Exception]:
     """Place every item; the answer for each is a :class:`Placed` or the exception to raise
     (an ``ApiError`` for a refusal)."""
-    prepared = _prepare(items)
+    prepared, hooks_live = _prepare(items)
     conflict: IntegrityError | None = None
     for _attempt in range(_ATTEMPTS):
         try:
-            return list(_write(items, prepared))
+            return list(_write(items, prepared, hooks_live))
         except IntegrityError as exc:
             # A concurrent transaction (another replica) committed one of our keys first;
             # running the batch again replays its answer for that item.
@@ -98,20 +100,21 @@ def _alone(item: Placement) -> Placed | Exception:
 # --- phase 1: no write lock ------------------------------------------------------------
 
 
-def _prepare(items: list[Placement]) -> list[Prepared]:
+def _prepare(items: list[Placement]) -> tuple[list[Prepared], bool]:
+    """Each item's admission and verdict, and whether any webhook endpoint is live."""
     agent_ids = sorted({item.agent_id for item in items})
     agents: dict[str, tuple[Agent, bool]] = {}
     grants: dict[tuple[str, str], Grant] = {}
     granted: dict[str, list[str]] = {agent_id: [] for agent_id in agent_ids}
     known: dict[str, ActionType] = {}
-    version = None
+    version, hooks_live = None, True
     # Independent reads, no common snapshot needed: on PostgreSQL that spares BEGIN and ROLLBACK.
     with read_session(snapshot=False) as session:
-        for agent, has_budgets, grant, action_type, newest in session.execute(
+        for agent, has_budgets, grant, action_type, newest, live in session.execute(
             _CONFIGURATION, {"ids": agent_ids}
         ):
             agents[agent.id] = (agent, bool(has_budgets))
-            version = newest
+            version, hooks_live = newest, bool(live)
             if grant is not None:
                 grants[(grant.agent_id, grant.action_type)] = grant
                 granted[grant.agent_id].append(grant.action_type)
@@ -126,7 +129,7 @@ def _prepare(items: list[Placement]) -> list[Prepared]:
         grant = grants.get((item.agent_id, item.body.action_type))
         admission = Admission(agent, grant, known.get(item.body.action_type), has_budgets)
         prepared.append(_judge(item, admission, policies, granted.get(item.agent_id, [])))
-    return prepared
+    return prepared, hooks_live
 
 
 def _judge(
@@ -149,8 +152,10 @@ def _judge(
 # --- phase 2: one write transaction ----------------------------------------------------
 
 
-def _write(items: list[Placement], prepared: list[Prepared]) -> list[Placed | ApiError]:
+def _write(items: list[Placement], prepared: list[Prepared], hooks_live: bool) -> list[Placed | ApiError]:
     with transaction() as session:
+        if not hooks_live:
+            webhooks.none_live(session)
         batch = _open(session, items, prepared)
         outcomes = [_one(batch, item, prep) for item, prep in zip(items, prepared, strict=True)]
         batch.close()

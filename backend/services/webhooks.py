@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import event, select, update
+from sqlalchemy import event, exists, select, update
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
@@ -37,6 +37,17 @@ from models.webhooks import (
 
 SECRET_PREFIX = "whsec_"
 _QUEUED = "signoff_webhooks_queued"
+_NONE_LIVE = "signoff_webhooks_none_live"
+# For a caller that has just read whether any endpoint is live (see ``placement``).
+ANY_LIVE = exists().where(WebhookEndpoint.deleted_at.is_(None))  # type: ignore[union-attr]
+
+
+def none_live(session: OrmSession) -> None:
+    """The caller read a moment ago that no endpoint is live: this transaction's events need
+    no lookup. An endpoint created meanwhile receives events from the next transaction on."""
+    session.info[_NONE_LIVE] = True
+
+
 # Set after a commit that queued deliveries, so this process's worker sends them at once.
 wakeup = threading.Event()
 
@@ -227,7 +238,7 @@ def _queue(
 
 def _on_audit(session: OrmSession, rows: list[dict[str, Any]]) -> None:
     relevant = [r for r in rows if r["action"] in EVENT_TYPES]
-    if not relevant:
+    if not relevant or session.info.get(_NONE_LIVE):
         return
     endpoints = session.execute(
         select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookEndpoint.event_types).where(
@@ -291,6 +302,7 @@ def _queue_executor(
 
 @event.listens_for(OrmSession, "after_commit")
 def _wake_worker(session: OrmSession) -> None:
+    session.info.pop(_NONE_LIVE, None)
     if session.info.pop(_QUEUED, False):
         wakeup.set()
 
@@ -298,6 +310,7 @@ def _wake_worker(session: OrmSession) -> None:
 @event.listens_for(OrmSession, "after_rollback")
 def _forget(session: OrmSession) -> None:
     session.info.pop(_QUEUED, None)
+    session.info.pop(_NONE_LIVE, None)
 
 
 if _on_audit not in audit.SUBSCRIBERS:
