@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, select, tuple_
 from sqlmodel import Session
 
 from backend.bulk import insert_rows, pipelined
@@ -33,19 +33,27 @@ MODE_STATUS = {
     Dial.approve: Status.pending,
     Dial.execute: Status.approved,
 }
-_STORED = select(
-    IdempotencyRecord.agent_id,  # type: ignore[call-overload]
+_STORED_COLUMNS = (
+    IdempotencyRecord.agent_id,
     IdempotencyRecord.key,
     IdempotencyRecord.request_hash,
     IdempotencyRecord.status_code,
     IdempotencyRecord.response_body,
     IdempotencyRecord.created_at,
-).where(
-    # Both columns by IN, exact pairs picked in Python: a row-value IN over both is not
-    # served by the primary key's index on SQLite, and would scan the table.
-    IdempotencyRecord.agent_id.in_(bindparam("agents", expanding=True)),  # type: ignore[attr-defined]
-    IdempotencyRecord.key.in_(bindparam("keys", expanding=True)),  # type: ignore[attr-defined]
 )
+# The exact (agent, key) pairs, each one probe of the primary key, in the form each
+# database serves from that index: PostgreSQL, given ``agent_id IN (...) AND key IN (...)``,
+# probes every combination of agents and keys (80 for 8 agents and 10 keys); SQLite does
+# not use the index for a row-value IN at all, and there the pairs are picked in Python.
+_STORED = {
+    "postgresql": select(*_STORED_COLUMNS).where(  # type: ignore[call-overload]
+        tuple_(IdempotencyRecord.agent_id, IdempotencyRecord.key).in_(bindparam("pairs", expanding=True))
+    ),
+    "sqlite": select(*_STORED_COLUMNS).where(  # type: ignore[call-overload]
+        IdempotencyRecord.agent_id.in_(bindparam("agents", expanding=True)),  # type: ignore[attr-defined]
+        IdempotencyRecord.key.in_(bindparam("keys", expanding=True)),  # type: ignore[attr-defined]
+    ),
+}
 _FORGET = delete(IdempotencyRecord).where(
     IdempotencyRecord.agent_id == bindparam("agent_id"), IdempotencyRecord.key == bindparam("key")
 )
@@ -137,8 +145,12 @@ def load_stored(session: Session, pairs: list[tuple[str, str]]) -> dict[tuple[st
     ttl = timedelta(hours=get_settings().idempotency_ttl_hours)
     conn = session.connection()
     wanted = set(pairs)
-    params = {"agents": sorted({a for a, _ in wanted}), "keys": sorted({k for _, k in wanted})}
-    for row in conn.execute(_STORED, params):
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        params: dict[str, Any] = {"pairs": sorted(wanted)}
+    else:
+        params = {"agents": sorted({a for a, _ in wanted}), "keys": sorted({k for _, k in wanted})}
+    for row in conn.execute(_STORED[dialect], params):
         if (row.agent_id, row.key) not in wanted:
             continue
         if row.created_at < utcnow() - ttl:

@@ -72,7 +72,6 @@ class _Statements:
             AgentGuard.agent_id,  # type: ignore[arg-type]
             AgentGuard.recent_tool_calls,  # type: ignore[arg-type]
             AgentGuard.recent_denials,  # type: ignore[arg-type]
-            sort_by_parameter_order=True,
         )
         self.windows = (
             update(AgentGuard)
