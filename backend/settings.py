@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +23,9 @@ class Settings(BaseSettings):
     auditor_role: str = "auditor"
 
     idempotency_ttl_hours: int = 24
+    # Group commit: under load, how long the writer waits for more proposals to join a
+    # batch before placing it (see backend/services/placer.py); 0 places at once, always.
+    placement_linger_ms: float = Field(default=1.0, ge=0, le=50)
     default_expiry_seconds: int = 24 * 3600
     claim_seconds: int = 300
     max_body_bytes: int = 1024 * 1024
