@@ -1,13 +1,14 @@
-"""Writing many rows of one table at once: one multi-row INSERT on PostgreSQL.
+"""Writing a batch's rows with as few round trips as PostgreSQL allows.
 
 Placing a batch of proposals writes a few dozen rows (proposals, idempotency keys, audit
 events). As ``executemany`` each row is its own statement: SQLAlchemy processes its
-parameters, psycopg encodes and sends an Execute message for it, and PostgreSQL runs it.
-One ``INSERT ... VALUES (...), (...)`` sent straight through psycopg's raw cursor is one statement and
-one round trip, and skips SQLAlchemy's per-row work (JSON values are encoded here with
-the engine's own encoder). The statement text is kept per table, columns and row count,
-so psycopg prepares the common shapes once per connection. SQLite, in process, gains
-nothing from this and keeps ``executemany``.
+parameters, psycopg encodes and sends it, and PostgreSQL runs it. :func:`insert_rows`
+sends one ``INSERT ... VALUES (...), (...)`` per table through psycopg's raw cursor
+instead, and skips SQLAlchemy's per-row work (JSON values are encoded here with the
+engine's own encoder); the statement text is kept per table, columns and row count, so
+psycopg prepares the common shapes once per connection. :func:`pipelined` sends writes
+that return nothing without waiting for each answer. SQLite runs in process, gains
+nothing from either and keeps plain ``executemany``.
 """
 
 from collections.abc import Callable, Iterator

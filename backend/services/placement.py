@@ -10,9 +10,9 @@ Each proposal still follows DESIGN.md section 2 in order and gets its own answer
 proposal's refusal never affects another in the same batch. In two phases:
 
 1. *Outside the write lock*, in a read session: in one statement for all the batch's
-   agents, the agents, their grants with the granted action types, the policy version and
-   whether each agent has budgets; per proposal, the payload's validation and the gate's
-   verdict.
+   agents, the agents, their grants with the granted action types, the policy version,
+   whether each agent has budgets and whether any webhook endpoint is live; per proposal,
+   the payload's validation and the gate's verdict.
 2. *In one write transaction*: the API keys and the answers stored under the batch's
    idempotency keys; then the agents' guard rows (the lock), then the agents' current
    state and the kill switch, which may have changed since phase 1 (grants, action types
