@@ -21,7 +21,11 @@ class Dial(StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(Dial).index(self)
+        return _DIAL_RANK[self]
+
+
+# Declaration order is the order of autonomy; computed once (the placement path asks per proposal).
+_DIAL_RANK = {dial: rank for rank, dial in enumerate(Dial)}
 
 
 class AgentBase(SQLModel):
