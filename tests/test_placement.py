@@ -1,6 +1,7 @@
 """Group commit: proposals placed in one batch still get their own, independent answers."""
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
@@ -14,6 +15,7 @@ from backend.services import audit, keys, placement
 from backend.services.batch import Placed, Placement, Stored
 from backend.services.placement import place_batch
 from models.agents import ApiKey
+from models.audit import AuditEvent
 from models.idempotency import IdempotencyRecord
 from models.proposals import Proposal, ProposalCreate
 from tests.databases import Database
@@ -156,3 +158,26 @@ def test_a_key_committed_elsewhere_meanwhile_turns_into_a_replay(
     assert _count(Proposal, agent_id=agent.id) == 2
     with read_session() as session:
         assert audit.verify(session).ok
+
+
+def test_concurrent_batches_keep_the_audit_chain_whole(db: Database) -> None:
+    """Batches for different agents run at once (no shared guard row): the audit head, taken
+    inside the batch's write pipeline, still orders their events into one unbroken chain."""
+    agents = [make_agent() for _ in range(3)]
+    key_ids = [_key_id(agent) for agent in agents]
+
+    def place_some(n: int) -> list[Placed | Exception]:
+        agent, key_id = agents[n % 3], key_ids[n % 3]
+        return place_batch([_item(agent, key_id, 50 + n) for _ in range(3)])
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = [o for batch in pool.map(place_some, range(12)) for o in batch]
+    assert all(isinstance(o, Placed) and o.status == 201 for o in outcomes), outcomes
+    subjects = [f"proposal:{o.body['id']}" for o in outcomes if isinstance(o, Placed)]
+    with read_session() as session:
+        verified = audit.verify(session)
+        recorded = session.execute(
+            select(AuditEvent.action).where(AuditEvent.subject.in_(subjects))  # type: ignore[attr-defined]
+        ).scalars()
+        assert sorted(recorded) == sorted(["proposal.created", "policy.evaluated"] * 36)
+    assert verified.ok, verified.reason

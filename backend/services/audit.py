@@ -11,10 +11,12 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, event, select, update
+import psycopg
+from sqlalchemy import Connection, Dialect, bindparam, event, select, update
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
@@ -75,9 +77,46 @@ def compute_hash(
 
 
 _LOCK_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+_HEAD = "signoff_audit_head"
 _MOVE_HEAD = (
     update(AuditHead).where(AuditHead.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 )
+
+
+def lock_head(session: OrmSession) -> None:
+    """Take the chain's head now rather than at commit, for a caller about to commit its
+    events: inside :func:`backend.bulk.pipelined` the lock then rides on that round trip.
+    Its answer is read when the events are written; the lock is held until commit either way.
+    Does nothing when no event is pending (there would be nothing to chain)."""
+    if not session.info.get(_PENDING):
+        return
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        session.info[_HEAD] = conn.execute(_LOCK_HEAD).one()
+        return
+    # A raw cursor: SQLAlchemy cannot read a result inside a pipeline, psycopg can after it.
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    cursor = raw.cursor()
+    cursor.execute(_lock_head_sql(conn.dialect))
+    session.info[_HEAD] = cursor
+
+
+@lru_cache
+def _lock_head_sql(dialect: Dialect) -> str:
+    return str(_LOCK_HEAD.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def _locked_head(session: OrmSession, conn: Connection) -> tuple[int, str]:
+    taken = session.info.pop(_HEAD, None)
+    if taken is None:
+        head = conn.execute(_LOCK_HEAD).one()
+    elif isinstance(taken, psycopg.Cursor):
+        with taken:
+            head = taken.fetchone()
+    else:
+        head = taken
+    return head[0], head[1]
 
 
 @event.listens_for(OrmSession, "before_commit")
@@ -88,9 +127,9 @@ def _write_pending(session: OrmSession) -> None:
     session.flush()
     # Core statements on the session's connection: this runs on every write, so skip the ORM layer.
     conn = session.connection()
-    # Take the tip's row lock (no-op contention on SQLite, where the write lock is held).
-    head = conn.execute(_LOCK_HEAD).one()
-    seq, prev = head.seq, head.hash
+    # Take the tip's row lock (no-op contention on SQLite, where the write lock is held),
+    # unless lock_head took it earlier in this transaction.
+    seq, prev = _locked_head(session, conn)
     rows = []
     for item in pending:
         seq += 1
@@ -132,6 +171,9 @@ def _write_pending(session: OrmSession) -> None:
 @event.listens_for(OrmSession, "after_rollback")
 def _drop_pending(session: OrmSession) -> None:
     session.info.pop(_PENDING, None)
+    taken = session.info.pop(_HEAD, None)
+    if isinstance(taken, psycopg.Cursor):
+        taken.close()
 
 
 def record_now(actor: str, action: str, subject: str = "", data: dict[str, Any] | None = None) -> None:
