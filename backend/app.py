@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from backend import schema
+from backend import gc_tuning, schema
 from backend.db import get_engine, is_sqlite
 from backend.errors import install_error_handlers
 from backend.limits import BodySizeLimit
@@ -51,6 +51,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     webhook_worker = WebhookWorker(webhook_settings) if webhook_settings.enabled else None
     if webhook_worker:
         webhook_worker.start()
+    gc_tuning.tune()  # start-up is over: what exists now lives as long as the process
     try:
         yield
     finally:
