@@ -13,9 +13,9 @@ least :data:`LINGER_AFTER` proposals) the writer first waits up to
 early after a quiet spell of a quarter of that. The wait costs each proposal at most that
 millisecond, and pays for itself: a batch costs about 3 ms however small (a dozen
 statements), and the event loop, which needs the GIL the writer would otherwise hold,
-uses the pause to read the requests that fill the batch.
-On 2 cores with PostgreSQL it took the server's CPU per proposal from 1.2-1.4 to
-1.05-1.3 ms in back-to-back runs (docs/operations.md).
+uses the pause to read the requests that fill the batch. On 2 cores with PostgreSQL it
+took the server's CPU per proposal from 1.2-1.4 to 1.05-1.3 ms in back-to-back runs
+(docs/operations.md).
 """
 
 import asyncio
