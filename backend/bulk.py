@@ -7,24 +7,25 @@ sends one ``INSERT ... VALUES (...), (...)`` per table through psycopg's raw cur
 instead, and skips SQLAlchemy's per-row work (JSON values are encoded here with the
 engine's own encoder); the statement text is kept per table, columns and row count, so
 psycopg prepares the common shapes once per connection. :func:`pipelined` sends writes
-that return nothing without waiting for each answer. SQLite runs in process, gains
+that return nothing without waiting for each answer, and :func:`fetch_later` lets a
+one-row read ride along. SQLite runs in process, gains
 nothing from either and keeps plain ``executemany``.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import JSON, Connection, Table
+from sqlalchemy import JSON, Connection, Dialect, Select, Table
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 
 from backend.db import json_dumps
 
-__all__ = ["insert_rows", "pipelined"]
+__all__ = ["fetch_later", "insert_rows", "pipelined"]
 
 # PostgreSQL takes at most 65,535 parameters per statement; larger batches are split.
 _MAX_PARAMETERS = 65_535
@@ -41,8 +42,7 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     names = tuple(rows[0])
     encoders = _encoders(table, names)
     per_statement = max(1, _MAX_PARAMETERS // len(names))
-    raw = conn.connection.driver_connection
-    assert isinstance(raw, psycopg.Connection)
+    raw = _psycopg(conn)
     # A raw cursor sends PostgreSQL's own $n placeholders as they are: psycopg would
     # otherwise parse every long statement (it caches only short ones) for its %s.
     with psycopg.RawCursor(raw) as cursor:
@@ -70,13 +70,41 @@ def pipelined(conn: Connection) -> Iterator[None]:
     if conn.dialect.name != "postgresql":
         yield
         return
-    raw = conn.connection.driver_connection
-    assert isinstance(raw, psycopg.Connection)
     try:
-        with raw.pipeline():
+        with _psycopg(conn).pipeline():
             yield
     except psycopg.errors.IntegrityError as exc:
         raise IntegrityError("pipelined writes", None, exc) from exc
+
+
+def fetch_later(conn: Connection, statement: Select[Any]) -> Callable[[], Sequence[Any]]:
+    """Run a one-row ``SELECT`` now, inside :func:`pipelined` if it is open, and return
+    how to read its row later (SQLAlchemy cannot read a result inside a pipeline; psycopg
+    can, once the pipeline has ended). The statement's parameters are inlined."""
+    if conn.dialect.name != "postgresql":
+        row = conn.execute(statement).one()
+        return lambda: row
+    cursor = _psycopg(conn).cursor()
+    cursor.execute(_literal_sql(statement, conn.dialect))
+
+    def row() -> Sequence[Any]:
+        with cursor:
+            found = cursor.fetchone()
+        assert found is not None, "fetch_later takes statements that return one row"
+        return found
+
+    return row
+
+
+def _psycopg(conn: Connection) -> psycopg.Connection[Any]:
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    return raw
+
+
+@lru_cache
+def _literal_sql(statement: Select[Any], dialect: Dialect) -> str:
+    return str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
 def _identity(value: Any) -> Any:

@@ -11,16 +11,14 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import orjson
-import psycopg
-from sqlalchemy import Connection, Dialect, bindparam, event, select, update
+from sqlalchemy import Connection, bindparam, event, select, update
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
-from backend.bulk import insert_rows, pipelined
+from backend.bulk import fetch_later, insert_rows, pipelined
 from models.audit import AuditEvent, AuditHead, AuditVerification
 from models.common import new_id, utcnow
 
@@ -88,34 +86,13 @@ def lock_head(session: OrmSession) -> None:
     events: inside :func:`backend.bulk.pipelined` the lock then rides on that round trip.
     Its answer is read when the events are written; the lock is held until commit either way.
     Does nothing when no event is pending (there would be nothing to chain)."""
-    if not session.info.get(_PENDING):
-        return
-    conn = session.connection()
-    if conn.dialect.name != "postgresql":
-        session.info[_HEAD] = conn.execute(_LOCK_HEAD).one()
-        return
-    # A raw cursor: SQLAlchemy cannot read a result inside a pipeline, psycopg can after it.
-    raw = conn.connection.driver_connection
-    assert isinstance(raw, psycopg.Connection)
-    cursor = raw.cursor()
-    cursor.execute(_lock_head_sql(conn.dialect))
-    session.info[_HEAD] = cursor
-
-
-@lru_cache
-def _lock_head_sql(dialect: Dialect) -> str:
-    return str(_LOCK_HEAD.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    if session.info.get(_PENDING):
+        session.info[_HEAD] = fetch_later(session.connection(), _LOCK_HEAD)
 
 
 def _locked_head(session: OrmSession, conn: Connection) -> tuple[int, str]:
     taken = session.info.pop(_HEAD, None)
-    if taken is None:
-        head = conn.execute(_LOCK_HEAD).one()
-    elif isinstance(taken, psycopg.Cursor):
-        with taken:
-            head = taken.fetchone()
-    else:
-        head = taken
+    head = taken() if taken is not None else conn.execute(_LOCK_HEAD).one()
     return head[0], head[1]
 
 
@@ -171,9 +148,7 @@ def _write_pending(session: OrmSession) -> None:
 @event.listens_for(OrmSession, "after_rollback")
 def _drop_pending(session: OrmSession) -> None:
     session.info.pop(_PENDING, None)
-    taken = session.info.pop(_HEAD, None)
-    if isinstance(taken, psycopg.Cursor):
-        taken.close()
+    session.info.pop(_HEAD, None)
 
 
 def record_now(actor: str, action: str, subject: str = "", data: dict[str, Any] | None = None) -> None:
