@@ -5,23 +5,23 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from backend import gc_tuning, schema
-from backend.db import get_engine, is_sqlite
-from backend.errors import install_error_handlers
-from backend.limits import BodySizeLimit
-from backend.logging import configure_logging
-from backend.metrics import MetricsMiddleware, metrics_endpoint
-from backend.routes import admin, agents, health, proposals, review
-from backend.routes import budgets as budget_routes
-from backend.routes import console as console_routes
-from backend.routes import eval_metrics as eval_metrics_routes
-from backend.routes import evals as eval_routes
-from backend.routes import policies as policy_routes
-from backend.routes import webhooks as webhook_routes
-from backend.services.expiry import Sweeper
-from backend.services.notify import PgListener
-from backend.services.webhook_worker import WebhookSettings, WebhookWorker
-from backend.settings import get_settings
+from backend.api import admin, agents, health, proposals, review
+from backend.api import budgets as budget_routes
+from backend.api import console as console_routes
+from backend.api import eval_metrics as eval_metrics_routes
+from backend.api import evals as eval_routes
+from backend.api import policies as policy_routes
+from backend.api import webhooks as webhook_routes
+from backend.core import gc_tuning, schema
+from backend.core.db import get_engine, is_sqlite
+from backend.core.errors import install_error_handlers
+from backend.core.limits import BodySizeLimit
+from backend.core.logging import configure_logging
+from backend.core.metrics import MetricsMiddleware, metrics_endpoint
+from backend.core.settings import get_settings
+from backend.proposals.expiry import Sweeper
+from backend.proposals.waiting import PgListener
+from backend.webhooks.worker import WebhookSettings, WebhookWorker
 
 
 class SchemaOutOfDate(RuntimeError):

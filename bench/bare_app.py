@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import Body, FastAPI
 
-from backend.db import make_engine
+from backend.core.db import make_engine
 from models.common import new_id, utcnow
 from models.proposals import Proposal
 

@@ -32,7 +32,7 @@ def seed(database_url: str, pending: int) -> None:
     os.environ["SIGNOFF_DATABASE_URL"] = database_url
     from sqlalchemy import insert
 
-    from backend.db import get_engine
+    from backend.core.db import get_engine
     from models.common import new_id, utcnow
     from models.proposals import Proposal
 

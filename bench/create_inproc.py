@@ -3,7 +3,7 @@
     .venv/bin/python bench/create_inproc.py [--db sqlite postgres] [-n 400]
 
 Counts statements with a ``before_cursor_execute`` listener around authentication plus
-``backend.services.proposals.create``, the same work the HTTP route does minus HTTP.
+``backend.proposals.placing.create``, the same work the HTTP route does minus HTTP.
 """
 
 import argparse
@@ -15,8 +15,9 @@ from sqlalchemy import event
 
 
 def run(kind: str, n: int, show: bool) -> None:
-    from backend.db import get_engine, read_session
-    from backend.services import keys, proposals
+    from backend.agents import keys
+    from backend.core.db import get_engine, read_session
+    from backend.proposals import placing as proposals
     from models.proposals import ProposalCreate
 
     with bench_database(kind):

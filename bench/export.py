@@ -23,10 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backend import schema
-from backend.db import get_engine, read_session, reset_engine, transaction
-from backend.services import agents, export
-from backend.settings import get_settings
+from backend.agents import service as agents
+from backend.core import schema
+from backend.core.db import get_engine, read_session, reset_engine, transaction
+from backend.core.settings import get_settings
+from backend.evals import export
 from models.agents import AgentCreate
 from models.common import new_id, utcnow
 from models.evals import Annotation

@@ -25,7 +25,7 @@ from pathlib import Path
 from common import bench_database, machine, make_agent, refund_proposal, server_cpu_seconds, uvicorn
 from sqlalchemy import Engine, text
 
-from backend.db import make_engine
+from backend.core.db import make_engine
 
 # Every request gets its own Idempotency-Key: RUN is fresh for each wrk run, and each wrk
 # thread numbers its requests under its own prefix (``tid`` is set per thread by setup()).

@@ -41,7 +41,7 @@ def ms(samples: list[float]) -> str:
 
 
 def decisions_per_second(n: int) -> None:
-    from backend.services import gate
+    from backend.controls.policy import gate
     from models.action_types import ActionType
     from models.agents import Agent
 
@@ -76,8 +76,8 @@ def decisions_per_second(n: int) -> None:
 
 
 def make_db(kind: str, tmp: Path) -> tuple[str, str]:
-    from backend import schema
-    from backend.db import make_engine
+    from backend.core import schema
+    from backend.core.db import make_engine
 
     if kind == "sqlite":
         url, name = f"sqlite:///{tmp / 'bench.db'}", ""
@@ -106,9 +106,12 @@ def added_latency(kind: str, n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url, name = make_db(kind, Path(tmp))
         os.environ["SIGNOFF_DATABASE_URL"] = url
-        from backend.db import reset_engine, transaction
-        from backend.services import action_types, agents, gate, proposals
-        from backend.settings import get_settings
+        from backend.agents import service as agents
+        from backend.catalog import action_types
+        from backend.controls.policy import gate
+        from backend.core.db import reset_engine, transaction
+        from backend.core.settings import get_settings
+        from backend.proposals import placing as proposals
         from models.agents import Agent, AgentCreate, Dial
         from models.proposals import ProposalCreate
 

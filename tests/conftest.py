@@ -38,8 +38,8 @@ def server_env(db: Database, issuer: str, **extra: str) -> dict[str, str]:
 @contextmanager
 def pointed_at(db: Database) -> Iterator[None]:
     """Point in-process services (factories, direct service calls) at `db`."""
-    from backend.db import reset_engine
-    from backend.settings import get_settings
+    from backend.core.db import reset_engine
+    from backend.core.settings import get_settings
 
     previous = os.environ.get("SIGNOFF_DATABASE_URL")
     os.environ["SIGNOFF_DATABASE_URL"] = db.url

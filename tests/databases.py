@@ -36,8 +36,8 @@ def require_postgres() -> None:
 
 
 def create(kind: str, tmp_dir: Path) -> Database:
-    from backend import schema
-    from backend.db import make_engine
+    from backend.core import schema
+    from backend.core.db import make_engine
 
     if kind == "sqlite":
         path = tmp_dir / f"signoff-{uuid.uuid4().hex[:8]}.db"

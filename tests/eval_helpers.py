@@ -5,8 +5,10 @@ from typing import Any
 import orjson
 
 from backend.auth.oidc import User
-from backend.db import transaction
-from backend.services import annotations, lifecycle, proposals
+from backend.core.db import transaction
+from backend.evals import annotations
+from backend.proposals import lifecycle
+from backend.proposals import placing as proposals
 from models.evals import AnnotationCreate
 from models.proposals import DecisionCreate, ProposalCreate
 from tests.factories import refund_proposal

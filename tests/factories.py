@@ -4,8 +4,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from backend.db import transaction
-from backend.services import agents, keys
+from backend.agents import keys
+from backend.agents import service as agents
+from backend.core.db import transaction
 from models.agents import AgentCreate, ApiKeyCreate, Dial
 
 
@@ -100,7 +101,7 @@ def policy_with_deny() -> str:
 
 def apply_policy(text: str, comment: str = "test") -> int:
     """Make ``text`` the current policy version (through the service, as PUT does)."""
-    from backend.services import policies
+    from backend.controls.policy import versions as policies
 
     with transaction() as session:
         return int(policies.replace(session, text, comment, "system:test")["version"])

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from sqlmodel import select
 
-from backend.db import read_session
+from backend.core.db import read_session
 from models.proposals import Proposal
 from tests.factories import AgentCreds
 

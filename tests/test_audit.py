@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 
-from backend.db import get_engine, read_session, transaction
-from backend.services import audit
+from backend.audit import chain as audit
+from backend.core.db import get_engine, read_session, transaction
 from tests.databases import Database
 from tests.factories import make_agent
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from backend.db import transaction
+from backend.core.db import transaction
 from models.agents import ApiKey
 from models.common import new_id, utcnow
 from models.proposals import Proposal

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from backend import bulk
-from backend.db import read_session, transaction
+from backend.core import bulk
+from backend.core.db import read_session, transaction
 from models.common import new_id, utcnow
 from models.idempotency import IdempotencyRecord
 from models.proposals import Proposal

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from sqlmodel import func, select
 
-from backend.db import read_session
+from backend.core.db import read_session
 from models.proposals import Proposal
 from tests.conftest import server_env
 from tests.databases import Database

@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from backend.db import transaction
-from backend.services import action_types, export
+from backend.catalog import action_types
+from backend.core.db import transaction
+from backend.evals import export
 from models.action_types import ActionTypeUpdate
 from models.common import utcnow
 from tests.eval_helpers import decide, decided_mix, place

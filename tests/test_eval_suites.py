@@ -9,9 +9,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from backend import eval_runner
-from backend.cli import app as cli
-from backend.errors import ApiError
+from backend.cli.main import app as cli
+from backend.core.errors import ApiError
+from backend.evals import runner as eval_runner
 from tests import eval_agents
 from tests.eval_helpers import decided_mix
 from tests.factories import AgentCreds, make_agent

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from backend import gc_tuning
+from backend.core import gc_tuning
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy import update
 from sqlmodel import select
 
-from backend.db import read_session, transaction
+from backend.core.db import read_session, transaction
 from models.common import utcnow
 from models.proposals import Proposal
 from tests.conftest import server_env

@@ -9,11 +9,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from backend.db import read_session, transaction
-from backend.errors import ApiError
-from backend.services import audit, keys, placement
-from backend.services.batch import Placed, Placement, Stored
-from backend.services.placement import place_batch
+from backend.agents import keys
+from backend.audit import chain as audit
+from backend.core.db import read_session, transaction
+from backend.core.errors import ApiError
+from backend.proposals import placement
+from backend.proposals.batch import Placed, Placement, Stored
+from backend.proposals.placement import place_batch
 from models.agents import ApiKey
 from models.audit import AuditEvent
 from models.idempotency import IdempotencyRecord

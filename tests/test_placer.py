@@ -4,8 +4,8 @@ import asyncio
 import threading
 import time
 
-from backend.services.batch import Placement
-from backend.services.placer import MAX_BATCH, Placer, _Waiter
+from backend.proposals.batch import Placement
+from backend.proposals.placer import MAX_BATCH, Placer, _Waiter
 from models.proposals import ProposalCreate
 from tests.factories import refund_proposal
 

@@ -6,8 +6,9 @@ from typing import Any
 import httpx
 import pytest
 
-from backend.db import transaction
-from backend.services import budgets, proposals
+from backend.controls.budgets import service as budgets
+from backend.core.db import transaction
+from backend.proposals import placing as proposals
 from models.agents import Agent, Dial
 from models.proposals import Decision, ProposalCreate
 from tests.databases import Database
@@ -172,7 +173,7 @@ def test_turning_a_dial_is_audited_and_takes_effect(
 
 
 def test_json_numbers_become_cedar_values_that_cannot_break_the_request() -> None:
-    from backend.services.gate import _value
+    from backend.controls.policy.gate import _value
 
     schema = {"properties": {"amount_usd": {"type": "number"}, "count": {"type": "integer"}}}
     converted = _value(

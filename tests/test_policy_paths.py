@@ -6,7 +6,7 @@ from typing import Any
 import cedarpy
 import pytest
 
-from backend.services.policy_paths import context_paths, project
+from backend.controls.policy.paths import context_paths, project
 
 DEFAULT = (Path(__file__).resolve().parent.parent / "backend" / "policies" / "default.cedar").read_text()
 

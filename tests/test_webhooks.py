@@ -243,7 +243,7 @@ def test_expiry_by_the_sweeper_is_an_event(
 
     from sqlalchemy import update
 
-    from backend.db import transaction
+    from backend.core.db import transaction
     from models.common import utcnow
     from models.proposals import Proposal
 

@@ -22,8 +22,8 @@ from joserfc.errors import (
 )
 from joserfc.jwk import KeySet
 
-from backend.errors import ApiError
-from backend.settings import Settings
+from backend.core.errors import ApiError
+from backend.core.settings import Settings
 
 _ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
 _HEADERS = {"WWW-Authenticate": 'Bearer realm="signoff"'}

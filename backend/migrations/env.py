@@ -1,4 +1,4 @@
-"""Alembic environment: the engine is handed in by backend.schema (no alembic.ini)."""
+"""Alembic environment: the engine is handed in by backend.core.schema (no alembic.ini)."""
 
 from alembic import context
 from sqlmodel import SQLModel

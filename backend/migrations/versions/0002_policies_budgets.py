@@ -87,7 +87,7 @@ def downgrade() -> None:
 
 def _seed_default_policy() -> None:
     """Version 1 is the shipped, commented default.cedar, read as the file stands."""
-    from backend.services.policy_text import policy_ids
+    from backend.controls.policy.text import policy_ids
 
     text = DEFAULT_POLICY.read_text(encoding="utf-8")
     op.bulk_insert(

@@ -1,0 +1,154 @@
+"""Dependencies as `Annotated` aliases, so a route's signature says who may call it."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from backend.agents import keys
+from backend.auth.oidc import OidcVerifier, User
+from backend.controls import kill_switch as system
+from backend.core.db import read_session, write_session
+from backend.core.errors import ApiError
+from backend.core.settings import Settings, get_settings
+from models.agents import Agent, ApiKey
+
+_HEADERS = {"WWW-Authenticate": 'Bearer realm="signoff"'}
+
+
+def _write() -> Iterator[Session]:
+    with write_session() as session:
+        yield session
+
+
+def _read() -> Iterator[Session]:
+    with read_session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(_write)]
+ReadSessionDep = Annotated[Session, Depends(_read)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+@lru_cache
+def get_verifier() -> OidcVerifier:
+    return OidcVerifier(get_settings())
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise ApiError(401, "missing_credentials", "Send 'Authorization: Bearer <token>'.", headers=_HEADERS)
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "invalid_authorization_header", "Use the Bearer scheme.", headers=_HEADERS)
+    return token.strip()
+
+
+@dataclass(frozen=True)
+class AgentPrincipal:
+    agent: Agent
+    key: ApiKey
+
+    @property
+    def actor(self) -> str:
+        return f"agent:{self.agent.id}"
+
+
+def _api_key(request: Request) -> str:
+    token = _bearer(request)
+    if not token.startswith(keys.PREFIX):
+        raise ApiError(
+            401, "invalid_api_key", "Agents authenticate with an API key (so_...).", headers=_HEADERS
+        )
+    return token
+
+
+def _current_agent(request: Request, session: ReadSessionDep) -> AgentPrincipal:
+    agent, key = keys.authenticate(session, _api_key(request))
+    return AgentPrincipal(agent, key)
+
+
+def _checked_key(token: str, key_hash: str) -> keys.KeyRef:
+    with read_session() as session:
+        agent, key = keys.authenticate(session, token)
+    ref = keys.KeyRef(agent.id, key.id, key.expires_at)
+    keys.remember_valid(key_hash, ref)
+    return ref
+
+
+async def _placing_agent(request: Request) -> keys.KeyRef:
+    """The agent placing a proposal: checked here against a moment-old answer when there is
+    one, and for certain inside the placement's own transaction (see ``keys.recently_valid``)."""
+    token = _api_key(request)
+    key_hash = keys.hash_key(token)
+    ref = keys.recently_valid(key_hash)
+    if ref is None:
+        ref = await run_in_threadpool(_checked_key, token, key_hash)
+    return ref
+
+
+PlacingAgent = Annotated[keys.KeyRef, Depends(_placing_agent)]
+
+
+def _current_user(request: Request) -> User:
+    token = _bearer(request)
+    if token.startswith(keys.PREFIX):
+        raise ApiError(403, "people_only", "This endpoint is for people; API keys are for agents.")
+    return get_verifier().verify(token)
+
+
+def _reviewer(user: Annotated[User, Depends(_current_user)], settings: SettingsDep) -> User:
+    if not (user.has(settings.reviewer_role) or user.has(settings.admin_role)):
+        raise ApiError(403, "not_a_reviewer", f"You need the '{settings.reviewer_role}' role.")
+    return user
+
+
+def _admin(user: Annotated[User, Depends(_current_user)], settings: SettingsDep) -> User:
+    if not user.has(settings.admin_role):
+        raise ApiError(403, "not_an_admin", f"You need the '{settings.admin_role}' role.")
+    return user
+
+
+def _auditor(user: Annotated[User, Depends(_current_user)], settings: SettingsDep) -> User:
+    if not (user.has(settings.admin_role) or user.has(settings.auditor_role)):
+        raise ApiError(403, "not_an_auditor", f"You need the '{settings.auditor_role}' or admin role.")
+    return user
+
+
+def _refuse_if_stopped(session: Session, agent: Agent) -> None:
+    """The kill switches: a suspended agent, or every agent while the global switch is on."""
+    if agent.suspended:
+        raise ApiError(403, "agent_suspended", "This agent is suspended.")
+    if system.kill_switch_engaged(session):
+        raise ApiError(403, "kill_switch_engaged", "The global kill switch is engaged.")
+
+
+def _active_agent(request: Request, session: ReadSessionDep) -> AgentPrincipal:
+    """An agent that is allowed to act now. (Placing a proposal checks this itself, to audit it.)"""
+    principal = _current_agent(request, session)
+    _refuse_if_stopped(session, principal.agent)
+    return principal
+
+
+CurrentAgent = Annotated[AgentPrincipal, Depends(_current_agent)]
+ActiveAgent = Annotated[AgentPrincipal, Depends(_active_agent)]
+CurrentUser = Annotated[User, Depends(_current_user)]
+CurrentReviewer = Annotated[User, Depends(_reviewer)]
+AdminDep = Annotated[User, Depends(_admin)]
+AuditorDep = Annotated[User, Depends(_auditor)]
+
+
+def _caller(request: Request, session: ReadSessionDep, settings: SettingsDep) -> AgentPrincipal | User:
+    """An agent (by API key) or a reviewer (by ID token), for endpoints both may read."""
+    if _bearer(request).startswith(keys.PREFIX):
+        return _active_agent(request, session)
+    return _reviewer(_current_user(request), settings)
+
+
+CurrentCaller = Annotated[AgentPrincipal | User, Depends(_caller)]

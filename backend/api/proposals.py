@@ -1,0 +1,86 @@
+"""The agents' side: place proposals, wait for decisions, report executions."""
+
+import asyncio
+import contextlib
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from backend.api.deps import ActiveAgent, AgentPrincipal, CurrentCaller, PlacingAgent
+from backend.core.responses import JsonResponse
+from backend.core.settings import get_settings
+from backend.proposals import idempotency, lifecycle
+from backend.proposals import placing as proposals
+from backend.proposals.placer import Placement, placer
+from backend.proposals.waiting import hub
+from models.common import ErrorResponse
+from models.proposals import DecisionState, ExecutionPublic, ExecutionReport, ProposalCreate, ProposalPublic
+
+router = APIRouter(prefix="/v1/proposals", tags=["proposals"])
+
+ProposalId = Annotated[
+    str, Path(pattern=r"^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$", description="Proposal ULID")
+]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422)
+}
+
+
+@router.post("", status_code=201, response_model=ProposalPublic, responses=_ERRORS)
+async def create_proposal(
+    body: ProposalCreate,
+    request: Request,
+    principal: PlacingAgent,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JsonResponse:
+    """Place a proposed action with its evidence. Retries with the same Idempotency-Key are safe."""
+    key = idempotency.check_key_format(idempotency_key)
+    request_hash = proposals.body_hash(await request.body())
+    placed = await placer.place(Placement(principal.agent_id, body, request_hash, key, principal.key_id))
+    headers = {"Idempotent-Replayed": "true"} if placed.replayed else {}
+    return JsonResponse(placed.body, status_code=placed.status, headers=headers)
+
+
+@router.get("/{proposal_id}", response_model=ProposalPublic, responses=_ERRORS)
+def get_proposal(proposal_id: ProposalId, caller: CurrentCaller) -> JsonResponse:
+    """The proposal with its decisions and execution. Agents see only their own."""
+    agent_id = caller.agent.id if isinstance(caller, AgentPrincipal) else None
+    return JsonResponse(lifecycle.get_view(proposal_id, agent_id=agent_id))
+
+
+@router.get("/{proposal_id}/decision", response_model=DecisionState, responses=_ERRORS)
+async def wait_for_decision(
+    proposal_id: ProposalId,
+    principal: ActiveAgent,
+    wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for a decision")] = 0,
+) -> JsonResponse:
+    """Long-poll: answers as soon as the proposal leaves `pending`, or after `wait` seconds."""
+    settings = get_settings()
+    deadline = time.monotonic() + min(wait, settings.max_wait_seconds)
+    agent_id = principal.agent.id
+    with hub.subscribe(proposal_id) as changed:
+        while True:
+            # Clear before reading: a decision committed while we read must still wake us.
+            changed.clear()
+            state, final = await run_in_threadpool(lifecycle.read_decision_state, agent_id, proposal_id)
+            remaining = deadline - time.monotonic()
+            if final or remaining <= 0:
+                return JsonResponse(state)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=min(remaining, settings.poll_fallback_seconds))
+
+
+@router.post("/{proposal_id}/execution", status_code=201, response_model=ExecutionPublic, responses=_ERRORS)
+def report_execution(proposal_id: ProposalId, body: ExecutionReport, principal: ActiveAgent) -> JsonResponse:
+    """Report the outcome, once. The same report again is a replay; a different one is 409."""
+    content, replayed = lifecycle.report_execution(proposal_id, principal.agent.id, body)
+    if replayed:
+        return JsonResponse(content, status_code=200, headers={"Idempotent-Replayed": "true"})
+    return JsonResponse(content, status_code=201)
+
+
+@router.post("/{proposal_id}/cancel", response_model=ProposalPublic, responses=_ERRORS)
+def cancel_proposal(proposal_id: ProposalId, principal: ActiveAgent) -> JsonResponse:
+    return JsonResponse(lifecycle.cancel(proposal_id, principal.agent.id))

@@ -1,0 +1,5 @@
+"""``python -m backend.cli``: the same commands as ``signoff``."""
+
+from backend.cli.main import app
+
+app()

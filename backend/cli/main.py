@@ -1,0 +1,335 @@
+"""`signoff`: the one command line. Works on the database directly, so an operator can
+bootstrap a fresh install (migrate, create an agent and its key) without a login."""
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from backend.agents import keys
+from backend.agents import service as agent_service
+from backend.audit import chain as audit
+from backend.cli.common import OPERATOR, JsonFlag, api_errors, emit, err, fail, guard, out
+from backend.cli.evals import eval_app, export_command
+from backend.core import schema
+from backend.core.db import get_engine, read_session, transaction
+from backend.core.errors import ApiError
+from backend.webhooks import service as _webhooks  # noqa: F401  (CLI suspensions are webhook events too)
+from models.agents import AgentCreate, ApiKeyCreate, Dial
+
+app = typer.Typer(help="Signoff: human approval for the actions of AI agents.", no_args_is_help=True)
+agents_app = typer.Typer(help="Create and manage agents.", no_args_is_help=True)
+keys_app = typer.Typer(help="Mint and revoke agents' API keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+dial_app = typer.Typer(help="Autonomy dials.", no_args_is_help=True)
+app.add_typer(agents_app, name="agents")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+app.add_typer(dial_app, name="dial")
+app.add_typer(eval_app, name="eval")
+app.command("export")(export_command)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema to this version."""
+    try:
+        schema.upgrade(get_engine())
+    except SQLAlchemyError as exc:
+        fail(f"Migration failed: {exc}")
+    err.print(f"Schema at {schema.current_revision(get_engine())}.")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Run the HTTP API (refuses to start on an out-of-date schema)."""
+    import uvicorn
+
+    guard()
+    uvicorn.run(
+        "backend.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@agents_app.command("create")
+def agents_create(
+    name: str,
+    grant: Annotated[
+        list[str] | None, typer.Option("--grant", help="Action type to grant (repeatable).")
+    ] = None,
+    dial: Annotated[list[str] | None, typer.Option("--dial", help="ACTION_TYPE=MODE (repeatable).")] = None,
+    owner: Annotated[str, typer.Option(help="Who answers for this agent.")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an agent, granted the given action types."""
+    guard()
+    dials: dict[str, Dial] = {}
+    for item in dial or []:
+        action, sep, mode = item.partition("=")
+        if not sep or mode not in Dial.__members__:
+            fail(
+                f"--dial takes ACTION_TYPE=MODE with MODE one of {', '.join(Dial.__members__)}; got {item!r}."
+            )
+        dials[action] = Dial(mode)
+    try:
+        spec = AgentCreate(name=name, owner=owner, grants=grant or [], dials=dials)
+    except ValueError as exc:
+        fail(f"Invalid agent: {exc}")
+    with api_errors(), transaction() as session:
+        view = agent_service.create(session, spec, OPERATOR)
+    emit(view, as_json) if as_json else out.print(f"Created agent {view['name']} ({view['id']}).")
+
+
+@agents_app.command("list")
+def agents_list(as_json: JsonFlag = False) -> None:
+    """List agents."""
+    guard()
+    with read_session() as session:
+        page = agent_service.list_agents(session, limit=agent_service.MAX_LIMIT)
+    if as_json:
+        emit(page["items"], True)
+        return
+    table = Table("name", "id", "suspended", "grants")
+    for a in page["items"]:
+        table.add_row(
+            a["name"],
+            a["id"],
+            "yes" if a["suspended"] else "no",
+            ", ".join(f"{g['action_type']}={g['dial']}" for g in a["grants"]),
+        )
+    out.print(table)
+
+
+def _set_suspended(name: str, suspended: bool, reason: str, as_json: bool) -> None:
+    guard()
+    with api_errors(), transaction() as session:
+        view = agent_service.set_suspended(
+            session, agent_service.find(session, name), suspended, OPERATOR, reason
+        )
+    emit(view, True) if as_json else out.print(f"{view['name']}: {'suspended' if suspended else 'resumed'}.")
+
+
+@agents_app.command("suspend")
+def agents_suspend(name: str, reason: Annotated[str, typer.Option()] = "", as_json: JsonFlag = False) -> None:
+    """Suspend an agent: every request it makes is refused."""
+    _set_suspended(name, True, reason, as_json)
+
+
+@agents_app.command("resume")
+def agents_resume(name: str, reason: Annotated[str, typer.Option()] = "", as_json: JsonFlag = False) -> None:
+    """Resume a suspended agent."""
+    _set_suspended(name, False, reason, as_json)
+
+
+@dial_app.command("set")
+def dial_set(
+    agent: str,
+    action_type: str,
+    mode: str,
+    reason: Annotated[str, typer.Option()] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Set an agent's dial for one action type: observe, draft, approve or execute."""
+    guard()
+    if mode not in Dial.__members__:
+        fail(f"MODE must be one of {', '.join(Dial.__members__)}; got {mode!r}.")
+    with api_errors(), transaction() as session:
+        view = agent_service.set_dial(
+            session, agent_service.find(session, agent), action_type, Dial(mode), OPERATOR, reason
+        )
+    emit(view, True) if as_json else out.print(f"{view['name']}: {action_type} dial set to {mode}.")
+
+
+@keys_app.command("create")
+def keys_create(
+    agent: str,
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+    expires_in_days: Annotated[int | None, typer.Option(help="Days until the key expires.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Mint an API key for an agent. The key is printed once and never again."""
+    guard()
+    try:
+        spec = ApiKeyCreate(name=name, expires_in_days=expires_in_days)
+    except ValueError as exc:
+        fail(f"Invalid key options: {exc}")
+    with api_errors(), transaction() as session:
+        created = keys.create_key(session, agent_service.find(session, agent), spec, OPERATOR)
+    if as_json:
+        emit(created.model_dump(mode="json"), True)
+    else:
+        out.print(f"Key {created.id} for {agent} (expires {created.expires_at:%Y-%m-%d}). Store it now:")
+        sys.stdout.write(created.key + "\n")
+
+
+@keys_app.command("list")
+def keys_list(agent: str, as_json: JsonFlag = False) -> None:
+    """List an agent's keys (never the secrets)."""
+    guard()
+    with api_errors(), read_session() as session:
+        rows = keys.list_keys(session, agent_service.find(session, agent))
+    data = [r.model_dump(mode="json") for r in rows]
+    if as_json:
+        emit(data, True)
+        return
+    table = Table("id", "prefix", "name", "expires", "revoked")
+    for k in data:
+        table.add_row(k["id"], k["prefix"], k["name"], k["expires_at"] or "-", k["revoked_at"] or "-")
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(agent: str, key_id: str, as_json: JsonFlag = False) -> None:
+    """Revoke one of an agent's keys, effective at once."""
+    guard()
+    with api_errors(), transaction() as session:
+        revoked = keys.revoke_key(session, agent_service.find(session, agent), key_id, OPERATOR)
+    emit(revoked.model_dump(mode="json"), True) if as_json else out.print(f"Revoked key {key_id}.")
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: JsonFlag = False) -> None:
+    """Walk the hash chain and name the first broken link (exit 1 if any)."""
+    guard()
+    with read_session() as session:
+        result = audit.verify(session)
+    if as_json:
+        emit(result.model_dump(mode="json"), True)
+    elif result.ok:
+        out.print(f"[green]ok[/green]: {result.events} events, chain intact.")
+    else:
+        err.print(
+            f"[red]broken[/red] at event {result.first_bad} (after {result.events} events): {result.reason}"
+        )
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+policy_app = typer.Typer(help="Cedar policies: validate and apply.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+def _read_policy(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"Cannot read {path}: {exc}")
+
+
+def _check_policy(path: Path, text: str) -> list[str]:
+    """Cedar's verdict on the file; errors print as FILE:LINE:COLUMN: message, exit 1."""
+    from backend.controls.policy import gate
+    from backend.controls.policy.text import PolicyError, lint
+
+    try:
+        ids = list(gate.compile_text(text).ids)
+        lint(text)
+        return ids
+    except PolicyError as exc:
+        where = ":".join(str(p) for p in (path, exc.line, exc.column) if p is not None)
+        fail(f"{where}: {exc.message}")
+
+
+@policy_app.command("validate")
+def policy_validate(file: Path, as_json: JsonFlag = False) -> None:
+    """Check a .cedar file without applying it (no database needed)."""
+    ids = _check_policy(file, _read_policy(file))
+    if as_json:
+        emit({"valid": True, "policy_ids": ids}, True)
+    else:
+        out.print(f"[green]valid[/green]: {len(ids)} policies: {', '.join(ids)}", highlight=False)
+
+
+@policy_app.command("apply")
+def policy_apply(
+    file: Path,
+    comment: Annotated[str, typer.Option(help="Why this change (kept with the version).")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Validate a .cedar file and make it the next policy version (audited)."""
+    from backend.controls.policy import versions as policies
+
+    text = _read_policy(file)
+    _check_policy(file, text)
+    guard()
+    with api_errors():
+        try:
+            with transaction() as session:
+                view = policies.replace(session, text, comment or f"applied from {file.name}", OPERATOR)
+        except ApiError as exc:
+            if exc.code != "invalid_policy":
+                raise
+            where = ":".join(str(p) for p in (file, exc.extra.get("line"), exc.extra.get("column")) if p)
+            fail(f"{where}: {exc.message}")
+    if as_json:
+        emit(view, True)
+    else:
+        out.print(f"Policy version {view['version']} is now current ({len(view['policy_ids'])} policies).")
+
+
+@app.command()
+def demo(
+    ui_port: Annotated[int, typer.Option(help="Console port.")] = 8501,
+    api_port: Annotated[int, typer.Option(help="API port.")] = 8000,
+    idp_port: Annotated[int, typer.Option(help="Identity provider (oidc-provider-mock) port.")] = 9400,
+    agent_interval: Annotated[float, typer.Option(help="Seconds between the demo agent's proposals.")] = 45.0,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the previous demo database.")] = False,
+) -> None:
+    """Run the whole product locally: login, API (SQLite), console and a simulated agent."""
+    from pathlib import Path
+
+    from backend.demo.run import run_demo
+
+    try:
+        run_demo(Path.cwd(), ui_port, api_port, idp_port, agent_interval, fresh=not keep, say=err.print)
+    except (RuntimeError, TimeoutError) as exc:
+        fail(str(exc))
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(help="Console port.")] = 8501,
+) -> None:
+    """Run the review console (reads .streamlit/secrets.toml from the current directory)."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from backend.demo.stack import console_command
+
+    if not (Path.cwd() / ".streamlit" / "secrets.toml").exists():
+        fail(
+            "No .streamlit/secrets.toml here: it holds the [auth] (OIDC) settings and [signoff] api_url. "
+            "See docs/console.md, or run 'signoff demo' once to get an example."
+        )
+    raise typer.Exit(subprocess.call(console_command(port), env=os.environ.copy()))
+
+
+@app.command("mcp")
+def mcp_server(
+    transport: Annotated[str, typer.Option(help="stdio, sse or streamable-http.")] = "stdio",
+) -> None:
+    """Serve the approval queue to MCP agents (needs the `mcp` extra, SIGNOFF_URL, SIGNOFF_API_KEY)."""
+    try:
+        from signoff.integrations.mcp import main
+    except ImportError as exc:
+        fail(f"The MCP server needs the 'mcp' extra: pip install 'signoff[mcp]' ({exc})")
+    main(transport)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,43 @@
+"""Configuration, read once from `SIGNOFF_*` environment variables."""
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIGNOFF_", extra="ignore")
+
+    database_url: str = "sqlite:///./signoff.db"
+    oidc_issuer: str = "http://localhost:9400"
+    oidc_client_id: str = "signoff-console"
+    oidc_roles_claim: str = "groups"
+    # How long an OIDC discovery document and key set are trusted before a refetch.
+    oidc_cache_seconds: int = 3600
+    # Clock skew tolerated on exp/iat/nbf between the identity provider and us.
+    oidc_leeway_seconds: int = 30
+    reviewer_role: str = "reviewer"
+    admin_role: str = "admin"
+    # Security reviewers: may read the audit trail, nothing else.
+    auditor_role: str = "auditor"
+
+    idempotency_ttl_hours: int = 24
+    # Group commit: under load, how long the writer waits for more proposals to join a
+    # batch before placing it (see backend/proposals/placer.py); 0 places at once, always.
+    placement_linger_ms: float = Field(default=1.0, ge=0, le=50)
+    default_expiry_seconds: int = 24 * 3600
+    claim_seconds: int = 300
+    max_body_bytes: int = 1024 * 1024
+    max_wait_seconds: int = 60
+    expiry_sweep_seconds: float = 5.0
+    # Long-poll fallback: how often a waiter re-reads the row when no notification arrives
+    # (covers several processes on one SQLite file, which have no LISTEN/NOTIFY).
+    poll_fallback_seconds: float = 1.0
+    api_key_days: int = 90
+    log_level: str = "INFO"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

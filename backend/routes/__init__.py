@@ -1,1 +1,0 @@
-"""HTTP routers, one per domain. Thin: they call services and shape responses."""
