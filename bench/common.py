@@ -14,11 +14,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests import databases  # noqa: E402
-from tests.conftest import pointed_at  # noqa: E402
-from tests.databases import Database  # noqa: E402
-from tests.factories import AgentCreds, make_agent, refund_proposal  # noqa: E402
-from tests.servers import free_port, stop, wait_http  # noqa: E402
+from tests.support import databases  # noqa: E402
+from tests.support.databases import Database  # noqa: E402
+from tests.support.env import pointed_at  # noqa: E402
+from tests.support.factories import AgentCreds, make_agent, refund_proposal  # noqa: E402
+from tests.support.servers import free_port, stop, wait_http  # noqa: E402
 
 __all__ = [
     "AgentCreds",

@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from backend.demo import stack  # noqa: E402
-from tests.browser import chromium, login  # noqa: E402
-from tests.servers import free_port  # noqa: E402
+from tests.support.browser import chromium, login  # noqa: E402
+from tests.support.servers import free_port  # noqa: E402
 
 # An admin who also approves refunds: reaches the audit page and can decide.
 LEAD = {**stack.USERS[0], "groups": ["reviewer", "support_refunds", "admin"]}
@@ -85,7 +85,7 @@ def make_database(kind: str, workdir: Path) -> tuple[str, Callable[[], None]]:
         return f"sqlite:///{workdir / 'bench.db'}", lambda: None
     import psycopg
 
-    from tests.databases import PG_ADMIN
+    from tests.support.databases import PG_ADMIN
 
     name = f"signoff_bench_console_{os.getpid()}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:

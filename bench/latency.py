@@ -23,11 +23,11 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import signoff
-from tests import databases
-from tests.conftest import CLIENT_ID, pointed_at, server_env
-from tests.factories import make_agent, refund_payload
-from tests.servers import ApiServer, OidcProvider, free_port
-from tests.webhook_receiver import Receiver
+from tests.support import databases
+from tests.support.env import CLIENT_ID, pointed_at, server_env
+from tests.support.factories import make_agent, refund_payload
+from tests.support.servers import ApiServer, OidcProvider, free_port
+from tests.support.webhook_receiver import Receiver
 
 
 def pct(values: list[float], p: float) -> float:

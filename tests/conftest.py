@@ -1,59 +1,25 @@
 """Fixtures: databases (SQLite and PostgreSQL), an OIDC provider, API server processes."""
 
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests import databases
-from tests.databases import Database
-from tests.factories import AgentCreds, make_agent
-from tests.servers import ApiServer, OidcProvider, free_port
+from tests.support import databases
 
-CLIENT_ID = "signoff-test"
+# The console's browser fixtures (console, browser, page): one Streamlit process per database,
+# shared by every console test module.
+from tests.support.console_fixtures import browser, console, page  # noqa: F401
+from tests.support.databases import Database
+from tests.support.env import CLIENT_ID, pointed_at, server_env
+from tests.support.factories import AgentCreds, make_agent
+from tests.support.servers import ApiServer, OidcProvider, free_port
+
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
 ]
-
-
-def server_env(db: Database, issuer: str, **extra: str) -> dict[str, str]:
-    return {
-        "SIGNOFF_DATABASE_URL": db.url,
-        "SIGNOFF_OIDC_ISSUER": issuer,
-        "SIGNOFF_OIDC_CLIENT_ID": CLIENT_ID,
-        "SIGNOFF_EXPIRY_SWEEP_SECONDS": "0.5",
-        "SIGNOFF_LOG_LEVEL": "WARNING",
-        # Webhook retries in tenths of a second, and a short timeout for hanging receivers.
-        "SIGNOFF_WEBHOOK_BACKOFF_SECONDS": "0.1",
-        "SIGNOFF_WEBHOOK_TIMEOUT_SECONDS": "1",
-        "SIGNOFF_WEBHOOK_POLL_SECONDS": "0.2",
-        **extra,
-    }
-
-
-@contextmanager
-def pointed_at(db: Database) -> Iterator[None]:
-    """Point in-process services (factories, direct service calls) at `db`."""
-    from backend.core.db import reset_engine
-    from backend.core.settings import get_settings
-
-    previous = os.environ.get("SIGNOFF_DATABASE_URL")
-    os.environ["SIGNOFF_DATABASE_URL"] = db.url
-    get_settings.cache_clear()
-    reset_engine()
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("SIGNOFF_DATABASE_URL", None)
-        else:
-            os.environ["SIGNOFF_DATABASE_URL"] = previous
-        get_settings.cache_clear()
-        reset_engine()
 
 
 @pytest.fixture(scope="session")
@@ -121,8 +87,3 @@ def reviewer(oidc: OidcProvider) -> dict[str, str]:
 def admin(oidc: OidcProvider) -> dict[str, str]:
     token = oidc.id_token("ada", ["admin"], CLIENT_ID, name="Ada Admin")
     return {"Authorization": f"Bearer {token}"}
-
-
-# The console's browser fixtures (console, browser, page): one Streamlit process per database,
-# shared by every console test module. Imported last: they use CLIENT_ID above.
-from tests.console_fixtures import browser, console, page  # noqa: E402, F401

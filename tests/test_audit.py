@@ -9,8 +9,8 @@ from sqlalchemy.exc import DatabaseError
 
 from backend.audit import chain as audit
 from backend.core.db import get_engine, read_session, transaction
-from tests.databases import Database
-from tests.factories import make_agent
+from tests.support.databases import Database
+from tests.support.factories import make_agent
 
 
 def _seed_events(n: int = 5) -> None:

@@ -13,10 +13,10 @@ from backend.core.db import transaction
 from models.agents import ApiKey
 from models.common import new_id, utcnow
 from models.proposals import Proposal
-from tests.conftest import CLIENT_ID, server_env
-from tests.databases import Database
-from tests.factories import AgentCreds, make_agent, refund_proposal
-from tests.servers import ApiServer, OidcProvider, free_port
+from tests.support.databases import Database
+from tests.support.env import CLIENT_ID, server_env
+from tests.support.factories import AgentCreds, make_agent, refund_proposal
+from tests.support.servers import ApiServer, OidcProvider, free_port
 
 
 def _error(r: httpx.Response, status: int, code: str, type_: str | None = None) -> dict:

@@ -5,8 +5,8 @@ from typing import Any
 import httpx
 
 from models.agents import Dial
-from tests.databases import Database
-from tests.factories import AgentCreds, make_agent, refund_proposal
+from tests.support.databases import Database
+from tests.support.factories import AgentCreds, make_agent, refund_proposal
 
 
 def _propose(api: httpx.Client, agent: AgentCreds, amount: float = 50, **context: Any) -> dict[str, Any]:

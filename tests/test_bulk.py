@@ -12,8 +12,8 @@ from backend.core.db import read_session, transaction
 from models.common import new_id, utcnow
 from models.idempotency import IdempotencyRecord
 from models.proposals import Proposal
-from tests.databases import Database
-from tests.factories import make_agent
+from tests.support.databases import Database
+from tests.support.factories import make_agent
 
 PROPOSALS = Proposal.__table__  # type: ignore[attr-defined]
 KEYS = IdempotencyRecord.__table__  # type: ignore[attr-defined]

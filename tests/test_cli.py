@@ -7,10 +7,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import server_env
-from tests.databases import Database
-from tests.factories import refund_proposal
-from tests.servers import ApiServer, OidcProvider, free_port
+from tests.support.databases import Database
+from tests.support.env import server_env
+from tests.support.factories import refund_proposal
+from tests.support.servers import ApiServer, OidcProvider, free_port
 
 
 def signoff(db_url: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

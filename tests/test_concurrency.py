@@ -8,10 +8,10 @@ from sqlmodel import func, select
 
 from backend.core.db import read_session
 from models.proposals import Proposal
-from tests.conftest import server_env
-from tests.databases import Database
-from tests.factories import AgentCreds, refund_proposal
-from tests.servers import ApiServer, OidcProvider
+from tests.support.databases import Database
+from tests.support.env import server_env
+from tests.support.factories import AgentCreds, refund_proposal
+from tests.support.servers import ApiServer, OidcProvider
 
 
 def _count_proposals(agent_id: str) -> int:
@@ -121,7 +121,7 @@ def test_failed_validation_is_not_stored_under_the_key(api: httpx.Client, agent:
 
 
 def test_keys_are_scoped_per_agent(api: httpx.Client, db: Database) -> None:
-    from tests.factories import make_agent
+    from tests.support.factories import make_agent
 
     a, b = make_agent(), make_agent()
     body = refund_proposal()

@@ -2,7 +2,7 @@
 
 import httpx
 
-from tests.factories import AgentCreds, make_agent, refund_proposal
+from tests.support.factories import AgentCreds, make_agent, refund_proposal
 
 
 def test_queue_counts_pending_soon_and_claimed(

@@ -8,15 +8,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser import login
-from tests.console import Console, screenshot, wait_until
-from tests.console_fixtures import ADA, LEAD, RITA, pick
-from tests.console_fixtures import button as _button
-from tests.console_fixtures import propose as _propose
-from tests.console_fixtures import state as _state
-from tests.databases import Database
-from tests.factories import AgentCreds, make_agent, refund_proposal
-from tests.servers import ApiServer, OidcProvider
+from tests.support.browser import login
+from tests.support.console import Console, screenshot, wait_until
+from tests.support.console_fixtures import ADA, LEAD, RITA, pick
+from tests.support.console_fixtures import button as _button
+from tests.support.console_fixtures import propose as _propose
+from tests.support.console_fixtures import state as _state
+from tests.support.databases import Database
+from tests.support.factories import AgentCreds, make_agent, refund_proposal
+from tests.support.servers import ApiServer, OidcProvider
 
 pytestmark = pytest.mark.browser
 

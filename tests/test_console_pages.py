@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser import login
-from tests.console import Console, screenshot, wait_until
-from tests.console_fixtures import ADA, LEAD, button, pick, propose
-from tests.databases import Database
-from tests.factories import AgentCreds, make_agent, refund_proposal
-from tests.servers import OidcProvider
+from tests.support.browser import login
+from tests.support.console import Console, screenshot, wait_until
+from tests.support.console_fixtures import ADA, LEAD, button, pick, propose
+from tests.support.databases import Database
+from tests.support.factories import AgentCreds, make_agent, refund_proposal
+from tests.support.servers import OidcProvider
 
 pytestmark = pytest.mark.browser
 

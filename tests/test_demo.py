@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from backend.demo.stack import port_free
-from tests.servers import ROOT, free_port
+from tests.support.servers import ROOT, free_port
 
 
 def test_demo_starts_everything_and_stops_on_ctrl_c(tmp_path: Path) -> None:

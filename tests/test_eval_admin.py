@@ -5,8 +5,8 @@ import json
 import httpx
 import pytest
 
-from tests.eval_helpers import decide, place
-from tests.factories import AgentCreds, make_agent, refund_proposal
+from tests.support.eval_helpers import decide, place
+from tests.support.factories import AgentCreds, make_agent, refund_proposal
 
 
 def test_annotations_are_created_edited_by_their_author_only_and_audited(

@@ -13,8 +13,8 @@ from backend.core.db import transaction
 from backend.evals import export
 from models.action_types import ActionTypeUpdate
 from models.common import utcnow
-from tests.eval_helpers import decide, decided_mix, place
-from tests.factories import AgentCreds, make_agent, refund_proposal
+from tests.support.eval_helpers import decide, decided_mix, place
+from tests.support.factories import AgentCreds, make_agent, refund_proposal
 
 
 def _export(api: httpx.Client, headers: dict[str, str], **params: Any) -> list[dict[str, Any]]:

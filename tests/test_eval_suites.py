@@ -12,11 +12,12 @@ from typer.testing import CliRunner
 from backend.cli.main import app as cli
 from backend.core.errors import ApiError
 from backend.evals import runner as eval_runner
-from tests import eval_agents
-from tests.eval_helpers import decided_mix
-from tests.factories import AgentCreds, make_agent
+from tests.support import eval_agents
+from tests.support.eval_helpers import decided_mix
+from tests.support.factories import AgentCreds, make_agent
 
-AGENT_CMD = f"{sys.executable} tests/eval_agent_cmd.py"
+AGENTS = eval_agents.__name__  # "module:function" for the in-process runner
+AGENT_CMD = f"{sys.executable} tests/support/eval_agent_cmd.py"
 
 
 @pytest.fixture
@@ -71,7 +72,7 @@ def test_suite_from_rejections_scores_repeater_zero_fixer_full_and_gates_the_dia
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "eval_gate_failed"
     assert suite in refused.json()["error"]["message"] and "no such run" in refused.json()["error"]["message"]
 
-    bad = eval_runner.run(suite, "tests.eval_agents:repeater", str(api.base_url), agent.key, "user:test")
+    bad = eval_runner.run(suite, f"{AGENTS}:repeater", str(api.base_url), agent.key, "user:test")
     assert bad["cases"] == len(mistakes) and bad["passed"] == 0 and bad["pass_rate"] == 0.0
     assert (bad["model"], bad["prompt_version"]) == ("gpt-test", "refunds-v3")
     assert {f["case_id"] for f in bad["failures"]} == set(mistakes)
@@ -89,7 +90,7 @@ def test_suite_from_rejections_scores_repeater_zero_fixer_full_and_gates_the_dia
     err = refused.json()["error"]
     assert suite in err["message"] and "0%" in err["message"] and err["pass_rate"] == 0.0
 
-    good = eval_runner.run(suite, "tests.eval_agents:fixer", str(api.base_url), agent.key, "user:test")
+    good = eval_runner.run(suite, f"{AGENTS}:fixer", str(api.base_url), agent.key, "user:test")
     assert good["pass_rate"] == 1.0 and good["failures"] == []
     assert all(t["pass_rate"] == 1.0 for t in good["by_reason"].values())
 
@@ -256,9 +257,9 @@ def test_an_interrupted_run_is_not_scored(
     }
     assert api.put(f"/v1/evals/suites/{name}", json=suite, headers=admin).status_code == 200
     with pytest.raises(eval_agents.Interrupted):
-        eval_runner.run(name, "tests.eval_agents:interrupter", str(api.base_url), creds.key)
+        eval_runner.run(name, f"{AGENTS}:interrupter", str(api.base_url), creds.key)
     [run] = api.get("/v1/evals/runs", params={"suite": name}, headers=lead).json()["items"]
     assert run["status"] == "aborted" and run["pass_rate"] is None
     with pytest.raises(ApiError) as bad:
-        eval_runner.run(name, "tests.eval_agents:missing", str(api.base_url), creds.key)
+        eval_runner.run(name, f"{AGENTS}:missing", str(api.base_url), creds.key)
     assert bad.value.code == "invalid_agent"

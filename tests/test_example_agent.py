@@ -4,9 +4,9 @@ import os
 import subprocess
 import sys
 
-from tests.factories import AgentCreds
-from tests.sdk_helpers import Reviewer, proposals_of
-from tests.servers import ROOT, ApiServer
+from tests.support.factories import AgentCreds
+from tests.support.sdk_helpers import Reviewer, proposals_of
+from tests.support.servers import ROOT, ApiServer
 
 
 def test_example_refund_agent(server: ApiServer, agent: AgentCreds, lead: dict[str, str]) -> None:

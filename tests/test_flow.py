@@ -5,7 +5,7 @@ import time
 
 import httpx
 
-from tests.factories import AgentCreds, refund_proposal
+from tests.support.factories import AgentCreds, refund_proposal
 
 
 def test_refund_is_proposed_approved_executed_and_audited(

@@ -15,9 +15,9 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 
 import signoff
 from signoff.integrations.langgraph import SignoffToolNode, resume_with_signoff, run_with_signoff
-from tests.factories import AgentCreds, refund_payload
-from tests.sdk_helpers import Reviewer, proposals_of
-from tests.servers import ApiServer
+from tests.support.factories import AgentCreds, refund_payload
+from tests.support.sdk_helpers import Reviewer, proposals_of
+from tests.support.servers import ApiServer
 
 
 def _graph(client: signoff.Client, args: dict[str, Any], calls: list[dict[str, Any]]) -> Any:

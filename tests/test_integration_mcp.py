@@ -13,9 +13,9 @@ from mcp import Client, StdioServerParameters
 
 import signoff
 from signoff.integrations.mcp import build_server
-from tests.factories import AgentCreds, refund_payload
-from tests.sdk_helpers import Reviewer, proposals_of
-from tests.servers import ROOT, ApiServer
+from tests.support.factories import AgentCreds, refund_payload
+from tests.support.sdk_helpers import Reviewer, proposals_of
+from tests.support.servers import ROOT, ApiServer
 
 
 def _params(server: ApiServer, agent: AgentCreds) -> StdioServerParameters:

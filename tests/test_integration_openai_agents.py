@@ -19,9 +19,9 @@ from openai.types.responses import (
 
 import signoff
 from signoff.integrations.openai_agents import SignoffGate
-from tests.factories import AgentCreds, refund_payload
-from tests.sdk_helpers import Reviewer, proposals_of
-from tests.servers import ApiServer
+from tests.support.factories import AgentCreds, refund_payload
+from tests.support.sdk_helpers import Reviewer, proposals_of
+from tests.support.servers import ApiServer
 
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 

@@ -8,10 +8,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import server_env
-from tests.databases import Database
-from tests.factories import AgentCreds, make_agent, refund_proposal
-from tests.servers import OidcProvider, api_server
+from tests.support.databases import Database
+from tests.support.env import server_env
+from tests.support.factories import AgentCreds, make_agent, refund_proposal
+from tests.support.servers import OidcProvider, api_server
 
 LOAD = 200
 

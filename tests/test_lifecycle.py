@@ -11,10 +11,10 @@ from sqlmodel import select
 from backend.core.db import read_session, transaction
 from models.common import utcnow
 from models.proposals import Proposal
-from tests.conftest import server_env
-from tests.databases import Database
-from tests.factories import AgentCreds, make_agent, refund_proposal
-from tests.servers import ApiServer, OidcProvider
+from tests.support.databases import Database
+from tests.support.env import server_env
+from tests.support.factories import AgentCreds, make_agent, refund_proposal
+from tests.support.servers import ApiServer, OidcProvider
 
 
 def test_sigkill_during_a_burst_loses_no_acknowledged_proposal(db: Database, oidc: OidcProvider) -> None:

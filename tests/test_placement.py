@@ -20,8 +20,8 @@ from models.agents import ApiKey
 from models.audit import AuditEvent
 from models.idempotency import IdempotencyRecord
 from models.proposals import Proposal, ProposalCreate
-from tests.databases import Database
-from tests.factories import AgentCreds, make_agent, refund_payload, refund_proposal
+from tests.support.databases import Database
+from tests.support.factories import AgentCreds, make_agent, refund_payload, refund_proposal
 
 
 def _count(model: type, **where: str) -> int:

@@ -7,7 +7,7 @@ import time
 from backend.proposals.batch import Placement
 from backend.proposals.placer import MAX_BATCH, Placer, _Waiter
 from models.proposals import ProposalCreate
-from tests.factories import refund_proposal
+from tests.support.factories import refund_proposal
 
 
 def _waiter(n: int, loop: asyncio.AbstractEventLoop) -> _Waiter:

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from models.agents import Dial
-from tests.conftest import server_env
-from tests.databases import Database
-from tests.factories import (
+from tests.support.databases import Database
+from tests.support.env import server_env
+from tests.support.factories import (
     DENY_POLICY_ID,
     AgentCreds,
     default_policy_text,
@@ -21,7 +21,7 @@ from tests.factories import (
     refund_payload,
     refund_proposal,
 )
-from tests.servers import OidcProvider, api_server
+from tests.support.servers import OidcProvider, api_server
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.databases import Database
-from tests.factories import default_policy_text
+from tests.support.databases import Database
+from tests.support.factories import default_policy_text
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,8 +11,8 @@ from backend.core.db import transaction
 from backend.proposals import placing as proposals
 from models.agents import Agent, Dial
 from models.proposals import Decision, ProposalCreate
-from tests.databases import Database
-from tests.factories import (
+from tests.support.databases import Database
+from tests.support.factories import (
     DENY_POLICY_ID,
     AgentCreds,
     apply_policy,

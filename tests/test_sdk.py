@@ -9,9 +9,9 @@ import pytest
 
 import signoff
 from models.agents import Dial
-from tests.factories import AgentCreds, make_agent, refund_payload
-from tests.sdk_helpers import Reviewer, proposals_of
-from tests.servers import ApiServer
+from tests.support.factories import AgentCreds, make_agent, refund_payload
+from tests.support.sdk_helpers import Reviewer, proposals_of
+from tests.support.servers import ApiServer
 
 
 @pytest.fixture

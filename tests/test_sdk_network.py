@@ -6,9 +6,9 @@ from collections.abc import Iterator
 import pytest
 
 import signoff
-from tests.factories import AgentCreds, refund_payload
-from tests.sdk_helpers import DroppingProxy, Reviewer, Rule, proposals_of
-from tests.servers import ApiServer
+from tests.support.factories import AgentCreds, refund_payload
+from tests.support.sdk_helpers import DroppingProxy, Reviewer, Rule, proposals_of
+from tests.support.servers import ApiServer
 
 CREATE = r"^POST /v1/proposals HTTP"
 WAIT = r"^GET /v1/proposals/\w+/decision"

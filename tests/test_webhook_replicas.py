@@ -6,11 +6,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import CLIENT_ID, server_env
-from tests.databases import Database
-from tests.factories import make_agent, refund_proposal
-from tests.servers import OidcProvider, api_server
-from tests.webhook_receiver import Receiver, eventually
+from tests.support.databases import Database
+from tests.support.env import CLIENT_ID, server_env
+from tests.support.factories import make_agent, refund_proposal
+from tests.support.servers import OidcProvider, api_server
+from tests.support.webhook_receiver import Receiver, eventually
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import pytest
 from standardwebhooks import Webhook
 
 from models.agents import Dial
-from tests.factories import AgentCreds, make_agent, refund_payload, refund_proposal
-from tests.webhook_receiver import HANG, Receiver, eventually
+from tests.support.factories import AgentCreds, make_agent, refund_payload, refund_proposal
+from tests.support.webhook_receiver import HANG, Receiver, eventually
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import httpx
 
 from backend.demo.stack import stop, wait_http
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: tests/support/servers.py
 
 
 def free_port() -> int:

@@ -9,10 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser import chromium
-from tests.console import Console
-from tests.factories import AgentCreds, refund_proposal
-from tests.servers import ApiServer, OidcProvider
+from tests.support.browser import chromium
+from tests.support.console import Console
+from tests.support.env import CLIENT_ID
+from tests.support.factories import AgentCreds, refund_proposal
+from tests.support.servers import ApiServer, OidcProvider
 
 LEAD = {
     "sub": "lead",
@@ -26,8 +27,6 @@ ADA = {"sub": "ada", "name": "Ada Admin", "email": "ada@example.com", "groups": 
 
 @pytest.fixture(scope="session")
 def console(server: ApiServer, oidc: OidcProvider) -> Iterator[Console]:
-    from tests.conftest import CLIENT_ID  # here, not at the top: conftest imports this module
-
     c = Console(server.url, oidc.issuer, CLIENT_ID)
     yield c
     c.close()

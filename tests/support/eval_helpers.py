@@ -11,7 +11,7 @@ from backend.proposals import lifecycle
 from backend.proposals import placing as proposals
 from models.evals import AnnotationCreate
 from models.proposals import DecisionCreate, ProposalCreate
-from tests.factories import refund_proposal
+from tests.support.factories import refund_proposal
 
 LEAD = User("lead", "lead@example.com", "Lee Lead", ("reviewer", "support_refunds"))
 REASONS = [

@@ -85,9 +85,9 @@ DENY_POLICY_ID = "forbid-refunds-to-blocked-customers"
 
 
 def default_policy_text() -> str:
-    from pathlib import Path
+    from tests.support.servers import ROOT
 
-    return (Path(__file__).resolve().parent.parent / "backend" / "policies" / "default.cedar").read_text()
+    return (ROOT / "backend" / "policies" / "default.cedar").read_text()
 
 
 def policy_with_deny() -> str:

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from backend.demo import stack
-from tests.servers import free_port
+from tests.support.servers import ROOT, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 DOC_IMAGES = ROOT / "docs" / "img"
 

@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from backend.core.db import read_session
 from models.proposals import Proposal
-from tests.factories import AgentCreds
+from tests.support.factories import AgentCreds
 
 
 class Reviewer(threading.Thread):

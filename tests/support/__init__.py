@@ -1,0 +1,1 @@
+"""Helpers shared by the tests and the benchmarks: databases, factories, real server processes, browsers."""
