@@ -1,14 +1,14 @@
 """Cedar gets only the context paths the policies read, and must answer exactly as with all of it."""
 
-from pathlib import Path
 from typing import Any
 
 import cedarpy
 import pytest
 
 from backend.controls.policy.paths import context_paths, project
+from tests.support.factories import default_policy_text
 
-DEFAULT = (Path(__file__).resolve().parent.parent / "backend" / "policies" / "default.cedar").read_text()
+DEFAULT = default_policy_text()
 
 POLICIES = {
     "default": DEFAULT,

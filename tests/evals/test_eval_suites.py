@@ -1,6 +1,7 @@
 """Scenario suites from rejections, scored runs, and the eval gate on raising a dial."""
 
 import json
+import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +16,10 @@ from backend.evals import runner as eval_runner
 from tests.support import eval_agents
 from tests.support.eval_helpers import decided_mix
 from tests.support.factories import AgentCreds, make_agent
+from tests.support.servers import ROOT
 
 AGENTS = eval_agents.__name__  # "module:function" for the in-process runner
-AGENT_CMD = f"{sys.executable} tests/support/eval_agent_cmd.py"
+AGENT_CMD = shlex.join([sys.executable, str(ROOT / "tests" / "support" / "eval_agent_cmd.py")])
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 Each step asserts what the page shows and what the backend then holds.
 """
 
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,13 +12,12 @@ from tests.support.browser import login
 from tests.support.console import Console, screenshot, wait_until
 from tests.support.console_fixtures import ADA, LEAD, button, pick, propose
 from tests.support.databases import Database
-from tests.support.factories import AgentCreds, make_agent, refund_proposal
+from tests.support.factories import AgentCreds, default_policy_text, make_agent, refund_proposal
 from tests.support.servers import OidcProvider
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_POLICY = (ROOT / "backend" / "policies" / "default.cedar").read_text()
+DEFAULT_POLICY = default_policy_text()
 LIMIT_100 = 'decimal("100.00")'
 
 

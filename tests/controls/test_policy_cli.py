@@ -8,8 +8,7 @@ from pathlib import Path
 
 from tests.support.databases import Database
 from tests.support.factories import default_policy_text
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.servers import ROOT
 
 
 def signoff(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
