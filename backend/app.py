@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from backend import on_commit
 from backend.api import admin, agents, health, proposals, review
 from backend.api import budgets as budget_routes
 from backend.api import console as console_routes
@@ -65,6 +66,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level)
+    on_commit.install()
     app = FastAPI(
         title="Signoff",
         version="0.1.0",

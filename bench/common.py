@@ -14,11 +14,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from backend import on_commit  # noqa: E402
 from tests.support import databases  # noqa: E402
 from tests.support.databases import Database  # noqa: E402
 from tests.support.env import pointed_at  # noqa: E402
 from tests.support.factories import AgentCreds, make_agent, refund_proposal  # noqa: E402
 from tests.support.servers import free_port, stop, wait_http  # noqa: E402
+
+on_commit.install()  # in-process set-up commits as the API does
 
 __all__ = [
     "AgentCreds",

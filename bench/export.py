@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from backend import on_commit
 from backend.agents import service as agents
 from backend.core import schema
 from backend.core.db import get_engine, read_session, reset_engine, transaction
@@ -32,6 +33,8 @@ from models.agents import AgentCreate
 from models.common import new_id, utcnow
 from models.evals import Annotation
 from models.proposals import Decision, Proposal
+
+on_commit.install()  # in-process set-up commits as the API does
 
 REASONS = [["wrong_amount"], ["not_eligible"], ["duplicate", "insufficient_evidence"], ["other"]]
 

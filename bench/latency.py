@@ -23,11 +23,14 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import signoff
+from backend import on_commit
 from tests.support import databases
 from tests.support.env import CLIENT_ID, pointed_at, server_env
 from tests.support.factories import make_agent, refund_payload
 from tests.support.servers import ApiServer, OidcProvider, free_port
 from tests.support.webhook_receiver import Receiver
+
+on_commit.install()  # in-process set-up commits as the API does
 
 
 def pct(values: list[float], p: float) -> float:

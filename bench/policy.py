@@ -28,6 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cedarpy
 
+from backend import on_commit
+
+on_commit.install()  # in-process set-up commits as the API does
+
 PG_ADMIN = os.environ.get("SIGNOFF_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 

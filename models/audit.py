@@ -1,12 +1,59 @@
 """The append-only, hash-chained audit trail."""
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from models.common import UTCDateTime
+
+
+class AuditAction(StrEnum):
+    """Every action the audit trail records, by name. Services write these, webhooks carry
+    some of them (``models.webhooks.EVENT_TYPES``) and readers filter on them, so the names
+    are part of the API: add new ones, never rename."""
+
+    PROPOSAL_CREATED = "proposal.created"
+    PROPOSAL_REFUSED = "proposal.refused"
+    POLICY_EVALUATED = "policy.evaluated"
+    PROPOSAL_CLAIMED = "proposal.claimed"
+    PROPOSAL_RELEASED = "proposal.released"
+    PROPOSAL_DECIDED = "proposal.decided"
+    DECISION_REFUSED = "decision.refused"
+    PROPOSAL_EXPIRED = "proposal.expired"
+    PROPOSAL_CANCELLED = "proposal.cancelled"
+    PROPOSAL_EXECUTED = "proposal.executed"
+    AGENT_CREATED = "agent.created"
+    AGENT_SUSPENDED = "agent.suspended"
+    AGENT_RESUMED = "agent.resumed"
+    GRANT_ADDED = "grant.added"
+    DIAL_CHANGED = "dial.changed"
+    KEY_CREATED = "key.created"
+    KEY_REVOKED = "key.revoked"
+    BUDGETS_UPDATED = "budgets.updated"
+    BREAKER_TRIPPED = "breaker.tripped"
+    BREAKER_RESET = "breaker.reset"
+    KILL_SWITCH_ENGAGED = "kill_switch.engaged"
+    KILL_SWITCH_RELEASED = "kill_switch.released"
+    ACTION_TYPE_CREATED = "action_type.created"
+    ACTION_TYPE_UPDATED = "action_type.updated"
+    REASON_CODE_ADDED = "reason_code.added"
+    REASON_CODE_RETIRED = "reason_code.retired"
+    REASON_CODE_RESTORED = "reason_code.restored"
+    POLICY_UPDATED = "policy.updated"
+    WEBHOOK_CREATED = "webhook.created"
+    WEBHOOK_DELETED = "webhook.deleted"
+    WEBHOOK_REDELIVERED = "webhook.redelivered"
+    ANNOTATION_CREATED = "annotation.created"
+    ANNOTATION_UPDATED = "annotation.updated"
+    EVAL_SUITE_SAVED = "eval_suite.saved"
+    EVAL_RUN_STARTED = "eval_run.started"
+    EVAL_RUN_COMPLETED = "eval_run.completed"
+    EVAL_RUN_ABORTED = "eval_run.aborted"
+    EVAL_GATE_SET = "eval_gate.set"
+    EVAL_GATE_REMOVED = "eval_gate.removed"
 
 
 class AuditEvent(SQLModel, table=True):

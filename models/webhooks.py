@@ -12,17 +12,21 @@ from pydantic import field_validator
 from sqlalchemy import Column, Index
 from sqlmodel import Field, SQLModel
 
+from models.audit import AuditAction
 from models.common import JSONType, StrictModel, UTCDateTime, new_id, utcnow
 
 # Audit actions that become webhook events, plus the draft-mode executor call.
-EVENT_TYPES = (
-    "proposal.created",
-    "proposal.decided",
-    "proposal.expired",
-    "proposal.cancelled",
-    "proposal.executed",
-    "breaker.tripped",
-    "agent.suspended",
+EVENT_TYPES: tuple[str, ...] = tuple(
+    a.value
+    for a in (
+        AuditAction.PROPOSAL_CREATED,
+        AuditAction.PROPOSAL_DECIDED,
+        AuditAction.PROPOSAL_EXPIRED,
+        AuditAction.PROPOSAL_CANCELLED,
+        AuditAction.PROPOSAL_EXECUTED,
+        AuditAction.BREAKER_TRIPPED,
+        AuditAction.AGENT_SUSPENDED,
+    )
 )
 EXECUTE_EVENT = "proposal.execute"
 ALL_EVENT_TYPES = (*EVENT_TYPES, EXECUTE_EVENT)

@@ -6,15 +6,19 @@ from pathlib import Path
 import httpx
 import pytest
 
+from backend import on_commit
 from tests.support import databases
-
-# The console's browser fixtures (console, browser, page): one Streamlit process per database,
-# shared by every console test module.
-from tests.support.console_fixtures import browser, console, page  # noqa: F401
 from tests.support.databases import Database
 from tests.support.env import CLIENT_ID, pointed_at, server_env
 from tests.support.factories import AgentCreds, make_agent
 from tests.support.servers import ApiServer, OidcProvider, free_port
+
+# The console's browser fixtures (console, browser, page): one Streamlit process per database,
+# shared by every console test module.
+pytest_plugins = ["tests.support.console_fixtures"]
+
+# In-process service calls commit like the API does: audit, webhooks, wake-ups.
+on_commit.install()
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),

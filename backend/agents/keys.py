@@ -13,6 +13,7 @@ from backend.audit import chain as audit
 from backend.core.errors import ApiError, not_found
 from backend.core.settings import get_settings
 from models.agents import Agent, ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
+from models.audit import AuditAction
 from models.common import utcnow
 
 PREFIX = "so_"
@@ -39,7 +40,7 @@ def create_key(session: Session, agent: Agent, spec: ApiKeyCreate, actor: str) -
     audit.record(
         session,
         actor,
-        "key.created",
+        AuditAction.KEY_CREATED,
         f"agent:{agent.id}",
         {"key_id": row.id, "prefix": row.prefix, "expires_at": row.expires_at, "scopes": row.scopes},
     )
@@ -53,7 +54,7 @@ def revoke_key(session: Session, agent: Agent, key_id: str, actor: str) -> ApiKe
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         session.add(row)
-        audit.record(session, actor, "key.revoked", f"agent:{agent.id}", {"key_id": row.id})
+        audit.record(session, actor, AuditAction.KEY_REVOKED, f"agent:{agent.id}", {"key_id": row.id})
     return ApiKeyPublic.model_validate(row, from_attributes=True)
 
 

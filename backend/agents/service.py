@@ -10,6 +10,7 @@ from backend.catalog import action_types
 from backend.controls import eval_gate
 from backend.core.errors import ApiError, not_found
 from models.agents import Agent, AgentCreate, Dial, Grant, agent_public
+from models.audit import AuditAction
 from models.common import is_ulid, utcnow
 
 MAX_LIMIT = 200
@@ -43,7 +44,7 @@ def create(session: Session, spec: AgentCreate, actor: str) -> dict[str, Any]:
     audit.record(
         session,
         actor,
-        "agent.created",
+        AuditAction.AGENT_CREATED,
         f"agent:{agent.id}",
         {
             "name": agent.name,
@@ -98,7 +99,7 @@ def set_suspended(
         agent.suspended = suspended
         agent.updated_at = utcnow()
         session.add(agent)
-        action = "agent.suspended" if suspended else "agent.resumed"
+        action = AuditAction.AGENT_SUSPENDED if suspended else AuditAction.AGENT_RESUMED
         audit.record(session, actor, action, f"agent:{agent.id}", {"reason": reason})
     return view(session, agent)
 
@@ -113,7 +114,9 @@ def grant(session: Session, agent: Agent, action_type: str, actor: str) -> Grant
         row = Grant(agent_id=agent.id, action_type=action_type)
         session.add(row)
         session.flush()
-        audit.record(session, actor, "grant.added", f"agent:{agent.id}", {"action_type": action_type})
+        audit.record(
+            session, actor, AuditAction.GRANT_ADDED, f"agent:{agent.id}", {"action_type": action_type}
+        )
     return row
 
 
@@ -132,7 +135,7 @@ def set_dial(
         audit.record(
             session,
             actor,
-            "dial.changed",
+            AuditAction.DIAL_CHANGED,
             f"agent:{agent.id}",
             {"action_type": action_type, "from": before, "to": mode.value, "reason": reason},
         )

@@ -4,12 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from backend.api.common import ERRORS
 from backend.api.deps import AdminDep, AuditorDep, CurrentReviewer, ReadSessionDep, SessionDep
-from backend.api.proposals import _ERRORS
 from backend.audit import chain as audit
 from backend.audit.query import list_events
 from backend.catalog import action_types
-from backend.controls import kill_switch as system
+from backend.controls import kill_switch
 from backend.core.responses import JsonResponse
 from models.action_types import ActionTypePublic, ActionTypeUpdate
 from models.audit import AuditEventPublic, AuditVerification
@@ -23,39 +23,39 @@ def _action_type(row: object) -> dict:
     return ActionTypePublic.model_validate(row, from_attributes=True).model_dump(mode="json")
 
 
-@router.get("/v1/action-types", response_model=Page[ActionTypePublic], responses=_ERRORS)
+@router.get("/v1/action-types", response_model=Page[ActionTypePublic], responses=ERRORS)
 def list_action_types(session: ReadSessionDep, _user: CurrentReviewer) -> JsonResponse:
     return JsonResponse(
         {"items": [_action_type(r) for r in action_types.list_all(session)], "next_cursor": None}
     )
 
 
-@router.get("/v1/action-types/{name}", response_model=ActionTypePublic, responses=_ERRORS)
+@router.get("/v1/action-types/{name}", response_model=ActionTypePublic, responses=ERRORS)
 def get_action_type(name: str, session: ReadSessionDep, _user: CurrentReviewer) -> JsonResponse:
     return JsonResponse(_action_type(action_types.require(session, name)))
 
 
-@router.put("/v1/action-types/{name}", response_model=ActionTypePublic, responses=_ERRORS)
+@router.put("/v1/action-types/{name}", response_model=ActionTypePublic, responses=ERRORS)
 def put_action_type(name: str, body: ActionTypeUpdate, session: SessionDep, admin: AdminDep) -> JsonResponse:
     row = action_types.put(session, name, body, admin.actor)
     session.commit()
     return JsonResponse(_action_type(row))
 
 
-@router.get("/v1/kill-switch", response_model=KillSwitchState, responses=_ERRORS)
+@router.get("/v1/kill-switch", response_model=KillSwitchState, responses=ERRORS)
 def get_kill_switch(session: ReadSessionDep, _user: CurrentReviewer) -> JsonResponse:
-    return JsonResponse(system.kill_switch_state(session).model_dump(mode="json"))
+    return JsonResponse(kill_switch.state(session).model_dump(mode="json"))
 
 
-@router.post("/v1/kill-switch", response_model=KillSwitchState, responses=_ERRORS)
+@router.post("/v1/kill-switch", response_model=KillSwitchState, responses=ERRORS)
 def set_kill_switch(body: KillSwitchUpdate, session: SessionDep, admin: AdminDep) -> JsonResponse:
     """Stop every agent at once (or let them go again)."""
-    state = system.set_kill_switch(session, body.engaged, admin.actor, body.reason)
+    state = kill_switch.set_engaged(session, body.engaged, admin.actor, body.reason)
     session.commit()
     return JsonResponse(state.model_dump(mode="json"))
 
 
-@router.get("/v1/audit", response_model=Page[AuditEventPublic], responses=_ERRORS)
+@router.get("/v1/audit", response_model=Page[AuditEventPublic], responses=ERRORS)
 def list_audit(
     session: ReadSessionDep,
     _auditor: AuditorDep,
@@ -69,6 +69,6 @@ def list_audit(
     return JsonResponse(list_events(session, cursor, limit, subject, actor, action))
 
 
-@router.get("/v1/audit/verify", response_model=AuditVerification, responses=_ERRORS)
+@router.get("/v1/audit/verify", response_model=AuditVerification, responses=ERRORS)
 def verify_audit(session: ReadSessionDep, _auditor: AuditorDep) -> JsonResponse:
     return JsonResponse(audit.verify(session).model_dump(mode="json"))

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Query
 
 from backend.agents import keys
 from backend.agents import service as agents
+from backend.api.common import ERRORS
 from backend.api.deps import AdminDep, ReadSessionDep, SessionDep
-from backend.api.proposals import _ERRORS
 from backend.core.responses import JsonResponse
 from models.agents import AgentCreate, AgentPublic, ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, DialUpdate
 from models.common import Page, StrictModel
@@ -19,7 +19,7 @@ class SuspendBody(StrictModel):
     reason: str = ""
 
 
-@router.get("", response_model=Page[AgentPublic], responses=_ERRORS)
+@router.get("", response_model=Page[AgentPublic], responses=ERRORS)
 def list_agents(
     session: ReadSessionDep,
     _admin: AdminDep,
@@ -29,25 +29,25 @@ def list_agents(
     return JsonResponse(agents.list_agents(session, limit, cursor))
 
 
-@router.post("", status_code=201, response_model=AgentPublic, responses=_ERRORS)
+@router.post("", status_code=201, response_model=AgentPublic, responses=ERRORS)
 def create_agent(body: AgentCreate, session: SessionDep, admin: AdminDep) -> JsonResponse:
     view = agents.create(session, body, admin.actor)
     session.commit()
     return JsonResponse(view, status_code=201)
 
 
-@router.get("/{agent_id}", response_model=AgentPublic, responses=_ERRORS)
+@router.get("/{agent_id}", response_model=AgentPublic, responses=ERRORS)
 def get_agent(agent_id: str, session: ReadSessionDep, _admin: AdminDep) -> JsonResponse:
     return JsonResponse(agents.view(session, agents.find(session, agent_id)))
 
 
-@router.get("/{agent_id}/keys", response_model=Page[ApiKeyPublic], responses=_ERRORS)
+@router.get("/{agent_id}/keys", response_model=Page[ApiKeyPublic], responses=ERRORS)
 def list_keys(agent_id: str, session: ReadSessionDep, _admin: AdminDep) -> JsonResponse:
     rows = keys.list_keys(session, agents.find(session, agent_id))
     return JsonResponse({"items": [r.model_dump(mode="json") for r in rows], "next_cursor": None})
 
 
-@router.post("/{agent_id}/keys", status_code=201, response_model=ApiKeyCreated, responses=_ERRORS)
+@router.post("/{agent_id}/keys", status_code=201, response_model=ApiKeyCreated, responses=ERRORS)
 def create_key(
     agent_id: str, session: SessionDep, admin: AdminDep, body: ApiKeyCreate | None = None
 ) -> JsonResponse:
@@ -57,14 +57,14 @@ def create_key(
     return JsonResponse(created.model_dump(mode="json"), status_code=201)
 
 
-@router.delete("/{agent_id}/keys/{key_id}", response_model=ApiKeyPublic, responses=_ERRORS)
+@router.delete("/{agent_id}/keys/{key_id}", response_model=ApiKeyPublic, responses=ERRORS)
 def revoke_key(agent_id: str, key_id: str, session: SessionDep, admin: AdminDep) -> JsonResponse:
     revoked = keys.revoke_key(session, agents.find(session, agent_id), key_id, admin.actor)
     session.commit()
     return JsonResponse(revoked.model_dump(mode="json"))
 
 
-@router.post("/{agent_id}/suspend", response_model=AgentPublic, responses=_ERRORS)
+@router.post("/{agent_id}/suspend", response_model=AgentPublic, responses=ERRORS)
 def suspend(
     agent_id: str, session: SessionDep, admin: AdminDep, body: SuspendBody | None = None
 ) -> JsonResponse:
@@ -76,7 +76,7 @@ def suspend(
     return JsonResponse(view)
 
 
-@router.post("/{agent_id}/resume", response_model=AgentPublic, responses=_ERRORS)
+@router.post("/{agent_id}/resume", response_model=AgentPublic, responses=ERRORS)
 def resume(
     agent_id: str, session: SessionDep, admin: AdminDep, body: SuspendBody | None = None
 ) -> JsonResponse:
@@ -87,7 +87,7 @@ def resume(
     return JsonResponse(view)
 
 
-@router.put("/{agent_id}/dials/{action_type}", response_model=AgentPublic, responses=_ERRORS)
+@router.put("/{agent_id}/dials/{action_type}", response_model=AgentPublic, responses=ERRORS)
 def set_dial(
     agent_id: str, action_type: str, body: DialUpdate, session: SessionDep, admin: AdminDep
 ) -> JsonResponse:

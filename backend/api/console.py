@@ -4,15 +4,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
+from backend.api.common import ERRORS
 from backend.api.deps import CurrentReviewer, ReadSessionDep
-from backend.api.proposals import _ERRORS
 from backend.core.responses import JsonResponse
 from backend.proposals import console
 
 router = APIRouter(tags=["review"])
 
 
-@router.get("/v1/queue/counts", responses=_ERRORS)
+@router.get("/v1/queue/counts", responses=ERRORS)
 def queue_counts(
     session: ReadSessionDep,
     _user: CurrentReviewer,
@@ -22,7 +22,7 @@ def queue_counts(
     return JsonResponse(console.queue_counts(session, action_type))
 
 
-@router.get("/v1/agents/{agent_ref}/history", responses=_ERRORS)
+@router.get("/v1/agents/{agent_ref}/history", responses=ERRORS)
 def agent_history(
     agent_ref: Annotated[str, Path(max_length=100)], session: ReadSessionDep, _user: CurrentReviewer
 ) -> JsonResponse:

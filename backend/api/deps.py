@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.agents import keys
 from backend.auth.oidc import OidcVerifier, User
-from backend.controls import kill_switch as system
+from backend.controls import admission
 from backend.core.db import read_session, write_session
 from backend.core.errors import ApiError
 from backend.core.settings import Settings, get_settings
@@ -121,18 +121,10 @@ def _auditor(user: Annotated[User, Depends(_current_user)], settings: SettingsDe
     return user
 
 
-def _refuse_if_stopped(session: Session, agent: Agent) -> None:
-    """The kill switches: a suspended agent, or every agent while the global switch is on."""
-    if agent.suspended:
-        raise ApiError(403, "agent_suspended", "This agent is suspended.")
-    if system.kill_switch_engaged(session):
-        raise ApiError(403, "kill_switch_engaged", "The global kill switch is engaged.")
-
-
 def _active_agent(request: Request, session: ReadSessionDep) -> AgentPrincipal:
     """An agent that is allowed to act now. (Placing a proposal checks this itself, to audit it.)"""
     principal = _current_agent(request, session)
-    _refuse_if_stopped(session, principal.agent)
+    admission.check(session, principal.agent, admission.Asker.agent)
     return principal
 
 

@@ -5,15 +5,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from backend.api.common import ERRORS
 from backend.api.deps import CurrentReviewer, ReadSessionDep
-from backend.api.proposals import _ERRORS
 from backend.core.responses import JsonResponse
 from backend.evals import metrics as eval_metrics
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
 
 
-@router.get("/summary", responses=_ERRORS)
+@router.get("/summary", responses=ERRORS)
 def summary(
     session: ReadSessionDep,
     _user: CurrentReviewer,
@@ -24,7 +24,7 @@ def summary(
     return JsonResponse(eval_metrics.summary(session, since, agent, action_type))
 
 
-@router.get("/timeseries", responses=_ERRORS)
+@router.get("/timeseries", responses=ERRORS)
 def timeseries(
     session: ReadSessionDep,
     _user: CurrentReviewer,

@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from starlette.responses import StreamingResponse
 
+from backend.api.common import ERRORS, ProposalId
 from backend.api.deps import AdminDep, CurrentReviewer, ReadSessionDep, SessionDep, SettingsDep
-from backend.api.proposals import _ERRORS, ProposalId
 from backend.catalog import action_types, reason_codes
 from backend.controls import eval_gate
 from backend.core.errors import ApiError
@@ -38,7 +38,7 @@ Name = Annotated[str, Path(max_length=100)]
     "/v1/proposals/{proposal_id}/annotations",
     status_code=201,
     response_model=AnnotationPublic,
-    responses=_ERRORS,
+    responses=ERRORS,
 )
 def annotate(
     proposal_id: ProposalId, body: AnnotationCreate, session: SessionDep, user: CurrentReviewer
@@ -50,7 +50,7 @@ def annotate(
 
 
 @router.get(
-    "/v1/proposals/{proposal_id}/annotations", response_model=Page[AnnotationPublic], responses=_ERRORS
+    "/v1/proposals/{proposal_id}/annotations", response_model=Page[AnnotationPublic], responses=ERRORS
 )
 def list_annotations(
     proposal_id: ProposalId, session: ReadSessionDep, _user: CurrentReviewer
@@ -58,7 +58,7 @@ def list_annotations(
     return JsonResponse(annotations.list_for(session, proposal_id))
 
 
-@router.patch("/v1/annotations/{annotation_id}", response_model=AnnotationPublic, responses=_ERRORS)
+@router.patch("/v1/annotations/{annotation_id}", response_model=AnnotationPublic, responses=ERRORS)
 def edit_annotation(
     annotation_id: Ulid, body: AnnotationCreate, session: SessionDep, user: CurrentReviewer
 ) -> JsonResponse:
@@ -68,7 +68,7 @@ def edit_annotation(
     return JsonResponse(view)
 
 
-@router.get("/v1/evals/export", responses={**_ERRORS, 200: {"content": {"application/x-ndjson": {}}}})
+@router.get("/v1/evals/export", responses={**ERRORS, 200: {"content": {"application/x-ndjson": {}}}})
 def export_cases(
     user: CurrentReviewer,
     settings: SettingsDep,
@@ -103,21 +103,21 @@ def export_cases(
     )
 
 
-@router.get("/v1/action-types/{name}/reason-codes", responses=_ERRORS)
+@router.get("/v1/action-types/{name}/reason-codes", responses=ERRORS)
 def list_reason_codes(
     name: Name, session: ReadSessionDep, _user: CurrentReviewer, include_retired: bool = True
 ) -> JsonResponse:
     return JsonResponse(reason_codes.list_codes(session, name, include_retired))
 
 
-@router.post("/v1/action-types/{name}/reason-codes", status_code=201, responses=_ERRORS)
+@router.post("/v1/action-types/{name}/reason-codes", status_code=201, responses=ERRORS)
 def add_reason_code(name: Name, body: ReasonCodeCreate, session: SessionDep, admin: AdminDep) -> JsonResponse:
     view = reason_codes.add(session, name, body, admin.actor)
     session.commit()
     return JsonResponse(view, status_code=201)
 
 
-@router.delete("/v1/action-types/{name}/reason-codes/{code}", responses=_ERRORS)
+@router.delete("/v1/action-types/{name}/reason-codes/{code}", responses=ERRORS)
 def retire_reason_code(
     name: Name,
     code: Annotated[str, Path(max_length=64)],
@@ -133,7 +133,7 @@ def retire_reason_code(
     return JsonResponse(view)
 
 
-@router.post("/v1/action-types/{name}/reason-codes/{code}/restore", responses=_ERRORS)
+@router.post("/v1/action-types/{name}/reason-codes/{code}/restore", responses=ERRORS)
 def restore_reason_code(
     name: Name, code: Annotated[str, Path(max_length=64)], session: SessionDep, admin: AdminDep
 ) -> JsonResponse:
@@ -142,25 +142,25 @@ def restore_reason_code(
     return JsonResponse(view)
 
 
-@router.get("/v1/evals/suites", response_model=Page[SuitePublic], responses=_ERRORS)
+@router.get("/v1/evals/suites", response_model=Page[SuitePublic], responses=ERRORS)
 def list_suites(session: ReadSessionDep, _user: CurrentReviewer) -> JsonResponse:
     return JsonResponse(suites.list_suites(session))
 
 
-@router.get("/v1/evals/suites/{name}", responses=_ERRORS)
+@router.get("/v1/evals/suites/{name}", responses=ERRORS)
 def get_suite(name: Name, session: ReadSessionDep, _user: CurrentReviewer) -> JsonResponse:
     row = suites.require(session, name)
     return JsonResponse({**suites.public(row), "cases": row.cases})
 
 
-@router.put("/v1/evals/suites/{name}", response_model=SuitePublic, responses=_ERRORS)
+@router.put("/v1/evals/suites/{name}", response_model=SuitePublic, responses=ERRORS)
 def put_suite(name: Name, body: SuiteUpsert, session: SessionDep, admin: AdminDep) -> JsonResponse:
     row = suites.upsert(session, name, body, admin.actor)
     session.commit()
     return JsonResponse(suites.public(row))
 
 
-@router.get("/v1/evals/runs", response_model=Page[RunPublic], responses=_ERRORS)
+@router.get("/v1/evals/runs", response_model=Page[RunPublic], responses=ERRORS)
 def list_runs(
     session: ReadSessionDep,
     _user: CurrentReviewer,
@@ -172,18 +172,18 @@ def list_runs(
     return JsonResponse(eval_runs.list_runs(session, suite, agent, limit))
 
 
-@router.get("/v1/evals/runs/{run_id}", response_model=RunPublic, responses=_ERRORS)
+@router.get("/v1/evals/runs/{run_id}", response_model=RunPublic, responses=ERRORS)
 def get_run(run_id: Ulid, session: ReadSessionDep, _user: CurrentReviewer) -> JsonResponse:
     """One run with its failing cases."""
     return JsonResponse(eval_runs.get(session, run_id))
 
 
-@router.get("/v1/action-types/{name}/eval-gate", response_model=EvalGatePublic, responses=_ERRORS)
+@router.get("/v1/action-types/{name}/eval-gate", response_model=EvalGatePublic, responses=ERRORS)
 def get_gate(name: Name, session: ReadSessionDep, _user: CurrentReviewer) -> JsonResponse:
     return JsonResponse(eval_gate.get(session, name))
 
 
-@router.put("/v1/action-types/{name}/eval-gate", response_model=EvalGatePublic, responses=_ERRORS)
+@router.put("/v1/action-types/{name}/eval-gate", response_model=EvalGatePublic, responses=ERRORS)
 def put_gate(name: Name, body: EvalGateUpdate, session: SessionDep, admin: AdminDep) -> JsonResponse:
     """Require a pass rate on a suite before any agent's dial for this type goes to `execute`."""
     view = eval_gate.put(session, name, body, admin.actor)
@@ -191,7 +191,7 @@ def put_gate(name: Name, body: EvalGateUpdate, session: SessionDep, admin: Admin
     return JsonResponse(view)
 
 
-@router.delete("/v1/action-types/{name}/eval-gate", status_code=204, responses=_ERRORS)
+@router.delete("/v1/action-types/{name}/eval-gate", status_code=204, responses=ERRORS)
 def delete_gate(name: Name, session: SessionDep, admin: AdminDep) -> None:
     eval_gate.delete(session, name, admin.actor)
     session.commit()

@@ -4,8 +4,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from backend.api.common import ERRORS
 from backend.api.deps import AdminDep, CurrentReviewer, ReadSessionDep, SessionDep
-from backend.api.proposals import _ERRORS
 from backend.controls.policy import versions as policies
 from backend.core.responses import JsonResponse
 from models.common import Page
@@ -14,13 +14,13 @@ from models.policies import PolicyPublicVersion, PolicyTest, PolicyUpdate, Polic
 router = APIRouter(prefix="/v1/policies", tags=["policies"])
 
 
-@router.get("", response_model=PolicyPublicVersion, responses=_ERRORS)
+@router.get("", response_model=PolicyPublicVersion, responses=ERRORS)
 def get_current(session: ReadSessionDep, _user: CurrentReviewer) -> JsonResponse:
     """The current version (reviewers may read it to see why a proposal is where it is)."""
     return JsonResponse(policies.current(session))
 
 
-@router.put("", response_model=PolicyPublicVersion, responses=_ERRORS)
+@router.put("", response_model=PolicyPublicVersion, responses=ERRORS)
 def put_policies(body: PolicyUpdate, session: SessionDep, admin: AdminDep) -> JsonResponse:
     """Replace the policy set: Cedar checks the text first; a valid one becomes the next version."""
     view = policies.replace(session, body.text, body.comment, admin.actor)
@@ -28,7 +28,7 @@ def put_policies(body: PolicyUpdate, session: SessionDep, admin: AdminDep) -> Js
     return JsonResponse(view)
 
 
-@router.get("/versions", response_model=Page[PolicyVersionSummary], responses=_ERRORS)
+@router.get("/versions", response_model=Page[PolicyVersionSummary], responses=ERRORS)
 def list_versions(
     session: ReadSessionDep,
     _user: CurrentReviewer,
@@ -38,12 +38,12 @@ def list_versions(
     return JsonResponse(policies.list_versions(session, limit, cursor))
 
 
-@router.get("/versions/{version}", response_model=PolicyPublicVersion, responses=_ERRORS)
+@router.get("/versions/{version}", response_model=PolicyPublicVersion, responses=ERRORS)
 def get_version(version: int, session: ReadSessionDep, _user: CurrentReviewer) -> JsonResponse:
     return JsonResponse(policies.get_version(session, version))
 
 
-@router.post("/test", responses=_ERRORS)
+@router.post("/test", responses=ERRORS)
 def test_policies(body: PolicyTest, session: ReadSessionDep, _admin: AdminDep) -> JsonResponse:
     """Dry-run a sample proposal (and reviewer) against draft text or the current version."""
     result: dict[str, Any] = policies.dry_run(session, body)

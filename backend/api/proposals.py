@@ -3,32 +3,24 @@
 import asyncio
 import contextlib
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from backend.api.common import ERRORS, ProposalId
 from backend.api.deps import ActiveAgent, AgentPrincipal, CurrentCaller, PlacingAgent
 from backend.core.responses import JsonResponse
 from backend.core.settings import get_settings
-from backend.proposals import idempotency, lifecycle
-from backend.proposals import placing as proposals
+from backend.proposals import idempotency, outcomes, reading
 from backend.proposals.placer import Placement, placer
 from backend.proposals.waiting import hub
-from models.common import ErrorResponse
 from models.proposals import DecisionState, ExecutionPublic, ExecutionReport, ProposalCreate, ProposalPublic
 
 router = APIRouter(prefix="/v1/proposals", tags=["proposals"])
 
-ProposalId = Annotated[
-    str, Path(pattern=r"^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$", description="Proposal ULID")
-]
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422)
-}
 
-
-@router.post("", status_code=201, response_model=ProposalPublic, responses=_ERRORS)
+@router.post("", status_code=201, response_model=ProposalPublic, responses=ERRORS)
 async def create_proposal(
     body: ProposalCreate,
     request: Request,
@@ -37,20 +29,20 @@ async def create_proposal(
 ) -> JsonResponse:
     """Place a proposed action with its evidence. Retries with the same Idempotency-Key are safe."""
     key = idempotency.check_key_format(idempotency_key)
-    request_hash = proposals.body_hash(await request.body())
+    request_hash = idempotency.body_hash(await request.body())
     placed = await placer.place(Placement(principal.agent_id, body, request_hash, key, principal.key_id))
     headers = {"Idempotent-Replayed": "true"} if placed.replayed else {}
     return JsonResponse(placed.body, status_code=placed.status, headers=headers)
 
 
-@router.get("/{proposal_id}", response_model=ProposalPublic, responses=_ERRORS)
+@router.get("/{proposal_id}", response_model=ProposalPublic, responses=ERRORS)
 def get_proposal(proposal_id: ProposalId, caller: CurrentCaller) -> JsonResponse:
     """The proposal with its decisions and execution. Agents see only their own."""
     agent_id = caller.agent.id if isinstance(caller, AgentPrincipal) else None
-    return JsonResponse(lifecycle.get_view(proposal_id, agent_id=agent_id))
+    return JsonResponse(reading.get_view(proposal_id, agent_id=agent_id))
 
 
-@router.get("/{proposal_id}/decision", response_model=DecisionState, responses=_ERRORS)
+@router.get("/{proposal_id}/decision", response_model=DecisionState, responses=ERRORS)
 async def wait_for_decision(
     proposal_id: ProposalId,
     principal: ActiveAgent,
@@ -64,7 +56,7 @@ async def wait_for_decision(
         while True:
             # Clear before reading: a decision committed while we read must still wake us.
             changed.clear()
-            state, final = await run_in_threadpool(lifecycle.read_decision_state, agent_id, proposal_id)
+            state, final = await run_in_threadpool(reading.read_decision_state, agent_id, proposal_id)
             remaining = deadline - time.monotonic()
             if final or remaining <= 0:
                 return JsonResponse(state)
@@ -72,15 +64,15 @@ async def wait_for_decision(
                 await asyncio.wait_for(changed.wait(), timeout=min(remaining, settings.poll_fallback_seconds))
 
 
-@router.post("/{proposal_id}/execution", status_code=201, response_model=ExecutionPublic, responses=_ERRORS)
+@router.post("/{proposal_id}/execution", status_code=201, response_model=ExecutionPublic, responses=ERRORS)
 def report_execution(proposal_id: ProposalId, body: ExecutionReport, principal: ActiveAgent) -> JsonResponse:
     """Report the outcome, once. The same report again is a replay; a different one is 409."""
-    content, replayed = lifecycle.report_execution(proposal_id, principal.agent.id, body)
+    content, replayed = outcomes.report_execution(proposal_id, principal.agent.id, body)
     if replayed:
         return JsonResponse(content, status_code=200, headers={"Idempotent-Replayed": "true"})
     return JsonResponse(content, status_code=201)
 
 
-@router.post("/{proposal_id}/cancel", response_model=ProposalPublic, responses=_ERRORS)
+@router.post("/{proposal_id}/cancel", response_model=ProposalPublic, responses=ERRORS)
 def cancel_proposal(proposal_id: ProposalId, principal: ActiveAgent) -> JsonResponse:
-    return JsonResponse(lifecycle.cancel(proposal_id, principal.agent.id))
+    return JsonResponse(outcomes.cancel(proposal_id, principal.agent.id))

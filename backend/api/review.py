@@ -4,17 +4,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from backend.api.common import ERRORS, ProposalId
 from backend.api.deps import CurrentReviewer, ReadSessionDep, SettingsDep
-from backend.api.proposals import _ERRORS, ProposalId
 from backend.core.responses import JsonResponse
-from backend.proposals import lifecycle, queue
+from backend.proposals import claims, decisions, queue
 from models.common import Page
 from models.proposals import ClaimPublic, DecisionCreate, DecisionPublic, ProposalSummary, Status
 
 router = APIRouter(tags=["review"])
 
 
-@router.get("/v1/queue", response_model=Page[ProposalSummary], responses=_ERRORS)
+@router.get("/v1/queue", response_model=Page[ProposalSummary], responses=ERRORS)
 def list_queue(
     session: ReadSessionDep,
     _user: CurrentReviewer,
@@ -30,20 +30,20 @@ def list_queue(
     return JsonResponse(page)
 
 
-@router.post("/v1/proposals/{proposal_id}/claim", response_model=ClaimPublic, responses=_ERRORS)
+@router.post("/v1/proposals/{proposal_id}/claim", response_model=ClaimPublic, responses=ERRORS)
 def claim(proposal_id: ProposalId, user: CurrentReviewer) -> JsonResponse:
-    return JsonResponse(lifecycle.claim(proposal_id, user))
+    return JsonResponse(claims.claim(proposal_id, user))
 
 
-@router.delete("/v1/proposals/{proposal_id}/claim", status_code=204, responses=_ERRORS)
+@router.delete("/v1/proposals/{proposal_id}/claim", status_code=204, responses=ERRORS)
 def release(proposal_id: ProposalId, user: CurrentReviewer, settings: SettingsDep) -> None:
-    lifecycle.release(proposal_id, user, is_admin=user.has(settings.admin_role))
+    claims.release(proposal_id, user, is_admin=user.has(settings.admin_role))
 
 
 @router.post(
-    "/v1/proposals/{proposal_id}/decisions", status_code=201, response_model=DecisionPublic, responses=_ERRORS
+    "/v1/proposals/{proposal_id}/decisions", status_code=201, response_model=DecisionPublic, responses=ERRORS
 )
 def decide(proposal_id: ProposalId, body: DecisionCreate, user: CurrentReviewer) -> JsonResponse:
     """Approve (optionally with an edited payload) or reject (with reason codes)."""
-    decision: dict[str, Any] = lifecycle.decide(proposal_id, user, body)
+    decision: dict[str, Any] = decisions.decide(proposal_id, user, body)
     return JsonResponse(decision, status_code=201)

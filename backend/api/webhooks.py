@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
+from backend.api.common import ERRORS
 from backend.api.deps import AdminDep, ReadSessionDep, SessionDep
-from backend.api.proposals import _ERRORS
 from backend.core.responses import JsonResponse
 from backend.webhooks import service as webhooks
 from models.common import Page
@@ -22,12 +22,12 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 Ulid = Annotated[str, Path(pattern=r"^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")]
 
 
-@router.get("", response_model=Page[WebhookPublic], responses=_ERRORS)
+@router.get("", response_model=Page[WebhookPublic], responses=ERRORS)
 def list_webhooks(session: ReadSessionDep, _admin: AdminDep) -> JsonResponse:
     return JsonResponse({"items": webhooks.list_endpoints(session), "next_cursor": None})
 
 
-@router.post("", status_code=201, response_model=WebhookCreated, responses=_ERRORS)
+@router.post("", status_code=201, response_model=WebhookCreated, responses=ERRORS)
 def create_webhook(body: WebhookCreate, session: SessionDep, admin: AdminDep) -> JsonResponse:
     """Register an endpoint. The signing secret (`whsec_...`) is in this answer only."""
     created = webhooks.create(session, body, admin.actor)
@@ -35,7 +35,7 @@ def create_webhook(body: WebhookCreate, session: SessionDep, admin: AdminDep) ->
     return JsonResponse(created, status_code=201)
 
 
-@router.get("/deliveries/{delivery_id}", response_model=WebhookDeliveryDetail, responses=_ERRORS)
+@router.get("/deliveries/{delivery_id}", response_model=WebhookDeliveryDetail, responses=ERRORS)
 def get_delivery(delivery_id: Ulid, session: ReadSessionDep, _admin: AdminDep) -> JsonResponse:
     """One delivery with its body and every attempt, in order."""
     return JsonResponse(webhooks.get_delivery(session, delivery_id))
@@ -45,7 +45,7 @@ def get_delivery(delivery_id: Ulid, session: ReadSessionDep, _admin: AdminDep) -
     "/deliveries/{delivery_id}/redeliver",
     status_code=202,
     response_model=WebhookDeliveryPublic,
-    responses=_ERRORS,
+    responses=ERRORS,
 )
 def redeliver(delivery_id: Ulid, session: SessionDep, admin: AdminDep) -> JsonResponse:
     """Send the same message again (same webhook-id, so receivers can deduplicate)."""
@@ -54,19 +54,19 @@ def redeliver(delivery_id: Ulid, session: SessionDep, admin: AdminDep) -> JsonRe
     return JsonResponse(view, status_code=202)
 
 
-@router.get("/{webhook_id}", response_model=WebhookPublic, responses=_ERRORS)
+@router.get("/{webhook_id}", response_model=WebhookPublic, responses=ERRORS)
 def get_webhook(webhook_id: Ulid, session: ReadSessionDep, _admin: AdminDep) -> JsonResponse:
     return JsonResponse(webhooks.public(webhooks.live(session, webhook_id)))
 
 
-@router.delete("/{webhook_id}", status_code=204, responses=_ERRORS)
+@router.delete("/{webhook_id}", status_code=204, responses=ERRORS)
 def delete_webhook(webhook_id: Ulid, session: SessionDep, admin: AdminDep) -> Response:
     webhooks.delete(session, webhook_id, admin.actor)
     session.commit()
     return Response(status_code=204)
 
 
-@router.get("/{webhook_id}/deliveries", response_model=Page[WebhookDeliveryPublic], responses=_ERRORS)
+@router.get("/{webhook_id}/deliveries", response_model=Page[WebhookDeliveryPublic], responses=ERRORS)
 def list_deliveries(
     webhook_id: Ulid,
     session: ReadSessionDep,

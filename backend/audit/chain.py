@@ -1,33 +1,34 @@
-"""The tamper-evident audit trail.
+"""The tamper-evident audit trail: recording events and chaining them at commit.
 
 Services call :func:`record` inside their transaction; the events are chained and
-written just before that transaction commits (a ``before_commit`` hook), so a state
-change and its audit event land together or not at all. The chain's tip lives in
-``audit_head``; updating that row takes its lock, which serialises appends across
-API replicas on PostgreSQL (SQLite's ``BEGIN IMMEDIATE`` already does).
+written just before that transaction commits (the ``audit`` step of
+``backend/on_commit.py``), so a state change and its audit event land together or not at
+all. The chain's tip lives in ``audit_head``; updating that row takes its lock, which
+serialises appends across API replicas on PostgreSQL (SQLite's ``BEGIN IMMEDIATE``
+already does). The events just written are left on the session as :class:`WrittenEvent`
+for the steps after this one (webhooks).
 """
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, event, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
+from backend.core import commit
 from backend.core.bulk import fetch_later, insert_rows, pipelined
-from models.audit import AuditEvent, AuditHead, AuditVerification
+from backend.core.db import transaction
+from models.audit import AuditAction, AuditEvent, AuditHead, AuditVerification
 from models.common import new_id, utcnow
 
 GENESIS = "0" * 64
 _PENDING = "signoff_audit_pending"
-
-# Called as ``subscriber(session, rows)`` right after events are written, inside the same
-# transaction, so what they add (webhook deliveries) commits with the events or not at all.
-SUBSCRIBERS: list[Callable[[OrmSession, list[dict[str, Any]]], None]] = []
+_WRITTEN = "signoff_audit_written"
 
 
 @dataclass
@@ -38,11 +39,43 @@ class _Pending:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class WrittenEvent:
+    """An audit event as this transaction wrote it, for the commit steps that follow."""
+
+    id: str
+    seq: int
+    at: datetime
+    actor: str
+    action: AuditAction
+    subject: str
+    data: dict[str, Any]
+
+    @property
+    def subject_kind(self) -> str:
+        """``proposal`` for ``proposal:01J...``; the subject itself when it has no id."""
+        return self.subject.partition(":")[0]
+
+    @property
+    def subject_id(self) -> str | None:
+        kind, sep, ident = self.subject.partition(":")
+        return ident if sep else None
+
+
+class CommitStepsMissing(RuntimeError):
+    """Raised when a state change is recorded in a process that never installed the commit
+    steps: its audit event would silently never be written."""
+
+
 def record(
-    session: Session, actor: str, action: str, subject: str = "", data: dict[str, Any] | None = None
+    session: Session, actor: str, action: AuditAction, subject: str = "", data: dict[str, Any] | None = None
 ) -> None:
     """Queue one audit event; it is written when ``session`` commits."""
-    session.info.setdefault(_PENDING, []).append(_Pending(actor, action, subject, data or {}))
+    if not commit.installed():
+        raise CommitStepsMissing("Call backend.on_commit.install() before changing state.")
+    session.info.setdefault(_PENDING, []).append(
+        _Pending(actor, AuditAction(action).value, subject, data or {})
+    )
 
 
 def canonical_at(at: datetime) -> str:
@@ -96,7 +129,6 @@ def _locked_head(session: OrmSession, conn: Connection) -> tuple[int, str]:
     return head[0], head[1]
 
 
-@event.listens_for(OrmSession, "before_commit")
 def _write_pending(session: OrmSession) -> None:
     pending: list[_Pending] = session.info.pop(_PENDING, [])
     if not pending:
@@ -141,20 +173,44 @@ def _write_pending(session: OrmSession) -> None:
     with pipelined(conn):  # both writes in one round trip on PostgreSQL
         insert_rows(conn, AuditEvent.__table__, rows)  # type: ignore[attr-defined]
         conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
-    for subscriber in SUBSCRIBERS:
-        subscriber(session, rows)
+    session.info[_WRITTEN] = [
+        WrittenEvent(
+            id=r["id"],
+            seq=r["seq"],
+            at=r["at"],
+            actor=r["actor"],
+            action=AuditAction(r["action"]),
+            subject=r["subject"],
+            data=r["data"],
+        )
+        for r in rows
+    ]
 
 
-@event.listens_for(OrmSession, "after_rollback")
+def written(session: OrmSession) -> list[WrittenEvent]:
+    """The events this transaction wrote at commit, for the commit steps after ``audit``."""
+    return session.info.get(_WRITTEN, [])
+
+
+def _forget_written(session: OrmSession) -> None:
+    session.info.pop(_WRITTEN, None)
+
+
 def _drop_pending(session: OrmSession) -> None:
     session.info.pop(_PENDING, None)
     session.info.pop(_HEAD, None)
+    session.info.pop(_WRITTEN, None)
 
 
-def record_now(actor: str, action: str, subject: str = "", data: dict[str, Any] | None = None) -> None:
+COMMIT_STEP = commit.Step(
+    "audit", before_commit=_write_pending, after_commit=_forget_written, after_rollback=_drop_pending
+)
+
+
+def record_now(
+    actor: str, action: AuditAction, subject: str = "", data: dict[str, Any] | None = None
+) -> None:
     """Write one event in a transaction of its own (refusals that store nothing else)."""
-    from backend.core.db import transaction
-
     with transaction() as session:
         record(session, actor, action, subject, data)
 

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from backend.audit import chain as audit
 from backend.core.errors import ApiError, not_found
 from models.action_types import ActionType, ActionTypeUpdate
+from models.audit import AuditAction
 from models.common import utcnow
 
 
@@ -85,14 +86,14 @@ def put(session: Session, name: str, spec: ActionTypeUpdate, actor: str) -> Acti
     values = spec.model_dump(mode="json")
     if row is None:
         row = ActionType(name=name, **values)
-        action = "action_type.created"
+        action = AuditAction.ACTION_TYPE_CREATED
     else:
         schema_changed = row.payload_schema != values["payload_schema"]
         for key, value in values.items():
             setattr(row, key, value)
         row.version += 1 if schema_changed else 0
         row.updated_at = utcnow()
-        action = "action_type.updated"
+        action = AuditAction.ACTION_TYPE_UPDATED
     session.add(row)
     session.flush()
     audit.record(session, actor, action, f"action_type:{name}", {"version": row.version, **values})

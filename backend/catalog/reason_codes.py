@@ -12,6 +12,7 @@ from backend.audit import chain as audit
 from backend.catalog import action_types
 from backend.core.errors import ApiError
 from models.action_types import ActionType
+from models.audit import AuditAction
 from models.common import utcnow
 from models.evals import ReasonCodeCreate
 
@@ -59,7 +60,7 @@ def add(session: Session, name: str, body: ReasonCodeCreate, actor: str) -> dict
             )
     code = {"code": body.code, "label": body.label, "description": body.description, "retired": False}
     _save(session, row, [*row.reason_codes, code])
-    audit.record(session, actor, "reason_code.added", f"action_type:{name}", code)
+    audit.record(session, actor, AuditAction.REASON_CODE_ADDED, f"action_type:{name}", code)
     return _public(code)
 
 
@@ -78,6 +79,6 @@ def set_retired(session: Session, name: str, code: str, retired: bool, actor: st
     codes = list(row.reason_codes)
     codes[i] = current
     _save(session, row, codes)
-    action = "reason_code.retired" if retired else "reason_code.restored"
+    action = AuditAction.REASON_CODE_RETIRED if retired else AuditAction.REASON_CODE_RESTORED
     audit.record(session, actor, action, f"action_type:{name}", {"code": code, "reason": reason})
     return _public(current)

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from backend import on_commit
 from backend.agents import keys
 from backend.agents import service as agent_service
 from backend.audit import chain as audit
@@ -17,7 +18,6 @@ from backend.cli.evals import eval_app, export_command
 from backend.core import schema
 from backend.core.db import get_engine, read_session, transaction
 from backend.core.errors import ApiError
-from backend.webhooks import service as _webhooks  # noqa: F401  (CLI suspensions are webhook events too)
 from models.agents import AgentCreate, ApiKeyCreate, Dial
 
 app = typer.Typer(help="Signoff: human approval for the actions of AI agents.", no_args_is_help=True)
@@ -31,6 +31,13 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(dial_app, name="dial")
 app.add_typer(eval_app, name="eval")
 app.command("export")(export_command)
+
+
+@app.callback()
+def _start() -> None:
+    """Signoff: human approval for the actions of AI agents."""
+    # What a command changes is audited, and webhook events, wake-ups follow: see on_commit.
+    on_commit.install()
 
 
 @app.command()

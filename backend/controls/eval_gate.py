@@ -16,6 +16,7 @@ from backend.audit import chain as audit
 from backend.catalog import action_types
 from backend.core.errors import ApiError, not_found
 from models.agents import Agent
+from models.audit import AuditAction
 from models.common import utcnow
 from models.evals import EvalGate, EvalGatePublic, EvalGateUpdate, EvalRun, EvalRunProposal, EvalSuite
 from models.proposals import Proposal
@@ -49,7 +50,7 @@ def put(session: Session, action_type: str, body: EvalGateUpdate, actor: str) ->
     row.updated_by, row.updated_at = actor, utcnow()
     session.add(row)
     session.flush()
-    audit.record(session, actor, "eval_gate.set", f"action_type:{action_type}", body.model_dump())
+    audit.record(session, actor, AuditAction.EVAL_GATE_SET, f"action_type:{action_type}", body.model_dump())
     return public(row)
 
 
@@ -58,7 +59,9 @@ def delete(session: Session, action_type: str, actor: str) -> None:
     if row is None:
         raise not_found("eval gate for action type", action_type)
     session.delete(row)
-    audit.record(session, actor, "eval_gate.removed", f"action_type:{action_type}", {"suite": row.suite})
+    audit.record(
+        session, actor, AuditAction.EVAL_GATE_REMOVED, f"action_type:{action_type}", {"suite": row.suite}
+    )
 
 
 def current_versions(

@@ -1,32 +1,33 @@
-"""The global kill switch."""
+"""The global kill switch: one flag that stops every agent (see ``backend/controls/admission.py``)."""
 
 from sqlmodel import Session
 
 from backend.audit import chain as audit
+from models.audit import AuditAction
 from models.common import utcnow
 from models.system import KillSwitchState, SystemFlag
 
-KILL_SWITCH = "kill_switch"
+FLAG = "kill_switch"
 
 
-def kill_switch_engaged(session: Session) -> bool:
-    flag = session.get(SystemFlag, KILL_SWITCH)
+def engaged(session: Session) -> bool:
+    flag = session.get(SystemFlag, FLAG)
     return bool(flag and flag.value)
 
 
-def kill_switch_state(session: Session) -> KillSwitchState:
-    flag = session.get(SystemFlag, KILL_SWITCH)
+def state(session: Session) -> KillSwitchState:
+    flag = session.get(SystemFlag, FLAG)
     if flag is None:
         return KillSwitchState(engaged=False, updated_at=None, updated_by=None)
     return KillSwitchState(engaged=bool(flag.value), updated_at=flag.updated_at, updated_by=flag.updated_by)
 
 
-def set_kill_switch(session: Session, engaged: bool, actor: str, reason: str = "") -> KillSwitchState:
-    flag = session.get(SystemFlag, KILL_SWITCH) or SystemFlag(name=KILL_SWITCH)
+def set_engaged(session: Session, engaged: bool, actor: str, reason: str = "") -> KillSwitchState:
+    flag = session.get(SystemFlag, FLAG) or SystemFlag(name=FLAG)
     flag.value = engaged
     flag.updated_at = utcnow()
     flag.updated_by = actor
     session.add(flag)
-    action = "kill_switch.engaged" if engaged else "kill_switch.released"
+    action = AuditAction.KILL_SWITCH_ENGAGED if engaged else AuditAction.KILL_SWITCH_RELEASED
     audit.record(session, actor, action, "system", {"reason": reason})
     return KillSwitchState(engaged=engaged, updated_at=flag.updated_at, updated_by=actor)

@@ -11,7 +11,8 @@ from sqlmodel import Session, select
 from backend.audit import chain as audit
 from backend.auth.oidc import User
 from backend.core.errors import ApiError, not_found
-from backend.proposals.placing import load
+from backend.proposals.lookup import load
+from models.audit import AuditAction
 from models.common import utcnow
 from models.evals import Annotation, AnnotationCreate, AnnotationPublic
 from models.proposals import Status
@@ -47,7 +48,7 @@ def create(session: Session, proposal_id: str, user: User, body: AnnotationCreat
     audit.record(
         session,
         user.actor,
-        "annotation.created",
+        AuditAction.ANNOTATION_CREATED,
         f"proposal:{proposal.id}",
         {"annotation_id": row.id, "labels": row.labels, "severity": row.severity, "note": row.note},
     )
@@ -70,7 +71,7 @@ def update(session: Session, annotation_id: str, user: User, body: AnnotationCre
     audit.record(
         session,
         user.actor,
-        "annotation.updated",
+        AuditAction.ANNOTATION_UPDATED,
         f"proposal:{row.proposal_id}",
         {
             "annotation_id": row.id,

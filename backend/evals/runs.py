@@ -18,9 +18,11 @@ from sqlmodel import Session, select
 from backend.audit import chain as audit
 from backend.core.errors import ApiError, not_found
 from backend.evals.suites import require as require_suite
-from models.agents import Agent, Dial
+from backend.evals.views import run_public
+from models.agents import Agent
+from models.audit import AuditAction
 from models.common import is_ulid, utcnow
-from models.evals import EvalRun, EvalRunProposal, RunPublic
+from models.evals import EvalRun, EvalRunProposal
 from models.proposals import Proposal, Status
 
 EVAL_FLAG = "eval_run"
@@ -47,7 +49,11 @@ def start(
     session.add(run)
     session.flush()
     audit.record(
-        session, actor, "eval_run.started", f"eval_run:{run.id}", {"suite": suite.name, "agent_id": agent.id}
+        session,
+        actor,
+        AuditAction.EVAL_RUN_STARTED,
+        f"eval_run:{run.id}",
+        {"suite": suite.name, "agent_id": agent.id},
     )
     return run
 
@@ -64,22 +70,6 @@ def match_run(session: Session, agent_id: str, context: dict[str, Any]) -> tuple
     if run is None or run.status != "running" or run.agent_id != agent_id:
         return None
     return run_id, case_id
-
-
-def cap_for_run(
-    session: Session, agent_id: str, context: dict[str, Any], mode: Dial | None, flags: list[str]
-) -> tuple[Dial | None, tuple[str, str] | None]:
-    """The placement hook: an eval proposal goes to `observe` (a policy deny stays a deny)."""
-    tag = match_run(session, agent_id, context)
-    if tag is None:
-        return mode, None
-    flags.append(EVAL_FLAG)
-    return (None if mode is None else Dial.observe), tag
-
-
-def link(session: Session, proposal_id: str, tag: tuple[str, str] | None) -> None:
-    if tag is not None:
-        session.add(EvalRunProposal(proposal_id=proposal_id, run_id=tag[0], case_id=tag[1]))
 
 
 def _payload_diff(expected: dict[str, Any], got: dict[str, Any]) -> str | None:
@@ -164,7 +154,7 @@ def finish(session: Session, run_id: str, agent_errors: dict[str, str] | None = 
     audit.record(
         session,
         run.created_by,
-        "eval_run.completed",
+        AuditAction.EVAL_RUN_COMPLETED,
         f"eval_run:{run.id}",
         {
             "suite": run.suite,
@@ -185,27 +175,9 @@ def abort(session: Session, run_id: str) -> None:
         run.status = "aborted"
         run.finished_at = utcnow()
         session.add(run)
-        audit.record(session, run.created_by, "eval_run.aborted", f"eval_run:{run.id}", {"suite": run.suite})
-
-
-def run_public(run: EvalRun, agent_name: str | None = None, with_failures: bool = True) -> dict[str, Any]:
-    return RunPublic(
-        suite=run.suite,
-        run_id=run.id,
-        agent_id=run.agent_id,
-        agent_name=agent_name,
-        action_type=run.action_type,
-        status=run.status,
-        created_at=run.created_at,
-        finished_at=run.finished_at,
-        model=run.model,
-        prompt_version=run.prompt_version,
-        cases=run.cases,
-        passed=run.passed,
-        pass_rate=run.pass_rate,
-        by_reason=run.by_reason,
-        failures=run.failures if with_failures else [],
-    ).model_dump(mode="json")
+        audit.record(
+            session, run.created_by, AuditAction.EVAL_RUN_ABORTED, f"eval_run:{run.id}", {"suite": run.suite}
+        )
 
 
 def list_runs(

@@ -16,6 +16,8 @@ from sqlmodel import Session, select
 from backend.audit import chain as audit
 from backend.catalog import action_types
 from backend.core.errors import ApiError, not_found
+from backend.evals.views import run_public
+from models.audit import AuditAction
 from models.common import utcnow
 from models.evals import EvalRun, EvalSuite, SuiteCase, SuitePublic, SuiteUpsert
 
@@ -137,7 +139,7 @@ def upsert(session: Session, name: str, spec: SuiteUpsert, actor: str) -> EvalSu
     audit.record(
         session,
         actor,
-        "eval_suite.saved",
+        AuditAction.EVAL_SUITE_SAVED,
         f"eval_suite:{name}",
         {"action_type": spec.action_type, "cases": len(cases), "description": spec.description},
     )
@@ -152,8 +154,6 @@ def require(session: Session, name: str) -> EvalSuite:
 
 
 def public(row: EvalSuite, last_run: EvalRun | None = None) -> dict[str, Any]:
-    from backend.evals.runs import run_public
-
     return SuitePublic(
         suite=row.name,
         action_type=row.action_type,

@@ -11,20 +11,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, delete, select, tuple_
 from sqlmodel import Session
 
 from backend.agents import keys as api_keys
 from backend.audit import chain as audit
+from backend.controls import admission, autonomy
 from backend.controls.budgets import ledger
 from backend.controls.policy import gate
 from backend.core.bulk import insert_rows, pipelined
 from backend.core.errors import ApiError
-from backend.core.settings import get_settings
 from backend.evals import runs as eval_runs
+from backend.proposals import idempotency
 from backend.proposals.views import proposal_public
 from models.action_types import ActionType
 from models.agents import Agent, Dial, Grant
+from models.audit import AuditAction
 from models.common import new_id, utcnow
 from models.evals import EvalRunProposal
 from models.idempotency import IdempotencyRecord
@@ -36,30 +37,6 @@ MODE_STATUS = {
     Dial.approve: Status.pending,
     Dial.execute: Status.approved,
 }
-_STORED_COLUMNS = (
-    IdempotencyRecord.agent_id,
-    IdempotencyRecord.key,
-    IdempotencyRecord.request_hash,
-    IdempotencyRecord.status_code,
-    IdempotencyRecord.response_body,
-    IdempotencyRecord.created_at,
-)
-# The exact (agent, key) pairs, each one probe of the primary key, in the form each
-# database serves from that index: PostgreSQL, given ``agent_id IN (...) AND key IN (...)``,
-# probes every combination of agents and keys (80 for 8 agents and 10 keys); SQLite does
-# not use the index for a row-value IN at all, and there the pairs are picked in Python.
-_STORED = {
-    "postgresql": select(*_STORED_COLUMNS).where(  # type: ignore[call-overload]
-        tuple_(IdempotencyRecord.agent_id, IdempotencyRecord.key).in_(bindparam("pairs", expanding=True))
-    ),
-    "sqlite": select(*_STORED_COLUMNS).where(  # type: ignore[call-overload]
-        IdempotencyRecord.agent_id.in_(bindparam("agents", expanding=True)),  # type: ignore[attr-defined]
-        IdempotencyRecord.key.in_(bindparam("keys", expanding=True)),  # type: ignore[attr-defined]
-    ),
-}
-_FORGET = delete(IdempotencyRecord).where(
-    IdempotencyRecord.agent_id == bindparam("agent_id"), IdempotencyRecord.key == bindparam("key")
-)
 
 
 @dataclass(frozen=True)
@@ -82,8 +59,9 @@ class Placed:
 
 
 @dataclass(frozen=True)
-class Admission:
-    """What placing needs of the agent and the action type, read outside the write lock."""
+class Configuration:
+    """What placing needs of the agent and the action type (its configuration), read
+    outside the write lock."""
 
     agent: Agent | None
     grant: Grant | None
@@ -95,7 +73,7 @@ class Admission:
 class Prepared:
     """Everything that depends on the request alone, worked out before the write lock."""
 
-    admission: Admission
+    config: Configuration
     context: dict[str, Any]
     evidence: list[dict[str, Any]]
     audit_evidence: list[dict[str, Any]]
@@ -104,10 +82,10 @@ class Prepared:
     verdict: gate.GateOutcome | None = None
 
     @classmethod
-    def of(cls, body: ProposalCreate, admission: Admission) -> "Prepared":
+    def of(cls, body: ProposalCreate, config: Configuration) -> "Prepared":
         evidence = [e.model_dump(exclude_none=True, mode="json") for e in body.evidence]
         return cls(
-            admission=admission,
+            config=config,
             context=body.context.model_dump(exclude_none=True),
             evidence=evidence,
             audit_evidence=[
@@ -120,63 +98,17 @@ class Prepared:
         )
 
 
-def effective_mode(dial: Dial, breaker_tripped: bool, outcome: gate.Outcome) -> Dial | None:
-    """The lowest of the dial, the breaker cap and the policy outcome; None means denied."""
-    if outcome == "deny":
-        return None
-    caps = [dial, Dial.execute if outcome == "execute" else Dial.approve]
-    if breaker_tripped:
-        caps.append(Dial.draft)
-    return min(caps, key=lambda d: d.rank)
-
-
-@dataclass(frozen=True)
-class Stored:
-    """A response kept under an idempotency key."""
-
-    request_hash: str
-    status: int
-    body: dict[str, Any]
-
-
-def load_stored(session: Session, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Stored]:
-    """What earlier requests stored under these (agent, idempotency key) pairs, in one query.
-    A record past its time is deleted: its key is free again, as if never used."""
-    found: dict[tuple[str, str], Stored] = {}
-    if not pairs:
-        return found
-    ttl = timedelta(hours=get_settings().idempotency_ttl_hours)
-    conn = session.connection()
-    wanted = set(pairs)
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        params: dict[str, Any] = {"pairs": sorted(wanted)}
-    else:
-        params = {"agents": sorted({a for a, _ in wanted}), "keys": sorted({k for _, k in wanted})}
-    for row in conn.execute(_STORED[dialect], params):
-        if (row.agent_id, row.key) not in wanted:
-            continue
-        if row.created_at < utcnow() - ttl:
-            conn.execute(_FORGET, {"agent_id": row.agent_id, "key": row.key})
-            continue
-        found[(row.agent_id, row.key)] = Stored(
-            row.request_hash, row.status_code, orjson.loads(row.response_body)
-        )
-    return found
-
-
 @dataclass
 class Batch:
     session: Session
     kill_switch: bool
     agents: dict[str, Agent] = field(default_factory=dict)
     keys: dict[str, Any] = field(default_factory=dict)
-    stored: dict[tuple[str, str], Stored] = field(default_factory=dict)
+    answers: idempotency.Answers = field(default_factory=idempotency.Answers)
     _ledgers: dict[str, ledger.Ledger] = field(default_factory=dict)
     _proposals: list[dict[str, Any]] = field(default_factory=list)
     _decisions: list[dict[str, Any]] = field(default_factory=list)
     _links: list[dict[str, Any]] = field(default_factory=list)
-    _key_rows: list[dict[str, Any]] = field(default_factory=list)
 
     def open_ledger(self, agent: Agent, windows: tuple[list[int], list[str]]) -> None:
         self._ledgers[agent.id] = ledger.Ledger(self.session, agent, windows)
@@ -191,65 +123,55 @@ class Batch:
             return api_keys.invalid_key()
         return api_keys.key_refusal(key.revoked_at, key.expires_at)
 
-    def admission_refusal(self, agent: Agent, admission: Admission, action_type: str) -> ApiError | None:
-        """DESIGN section 2 steps 1-2. Refusals by policy of the house are audited."""
-        if self.kill_switch:
-            code, error = (
-                "kill_switch_engaged",
-                ApiError(403, "kill_switch_engaged", "The global kill switch is engaged."),
-            )
-        elif agent.suspended:
-            code, error = "agent_suspended", ApiError(403, "agent_suspended", "This agent is suspended.")
-        elif admission.action_type is None:
+    def admission_refusal(self, agent: Agent, config: Configuration, action_type: str) -> ApiError | None:
+        """Steps 1-2 of placing (``docs/architecture.md``): a stopped agent, an unknown or
+        ungranted action type. Refusals by policy of the house are audited."""
+        stopped = admission.refusal(agent, self.kill_switch, admission.Asker.agent)
+        if stopped is not None:
+            code, error = stopped.code, stopped
+        elif config.action_type is None:
             return ApiError(
                 422, "unknown_action_type", f"No action type named {action_type!r}.", param="action_type"
             )
-        elif admission.grant is None:
+        elif config.grant is None:
             code = "action_not_allowed"
             message = f"This agent is not granted the action type {action_type!r}."
             error = ApiError(403, code, message, param="action_type")
         else:
             return None
         data = {"code": code, "action_type": action_type}
-        audit.record(self.session, f"agent:{agent.id}", "proposal.refused", f"agent:{agent.id}", data)
+        audit.record(
+            self.session, f"agent:{agent.id}", AuditAction.PROPOSAL_REFUSED, f"agent:{agent.id}", data
+        )
         return error
 
     def replay(self, agent_id: str, key: str, request_hash: str) -> Placed | ApiError | None:
         """What this key already answered (here or in an earlier request), or None."""
-        stored = self.stored.get((agent_id, key))
-        if stored is None:
-            return None
-        if stored.request_hash != request_hash:
-            return ApiError(
-                409,
-                "idempotency_key_reused",
-                "This Idempotency-Key was used with a different request body.",
-                param="Idempotency-Key",
-            )
-        return Placed(stored.status, stored.body, replayed=True)
+        try:
+            stored = self.answers.replay(agent_id, key, request_hash)
+        except ApiError as reused:
+            return reused
+        return None if stored is None else Placed(stored.status, stored.body, replayed=True)
 
     def remember(self, agent_id: str, key: str, request_hash: str, placed: Placed) -> None:
-        self.stored[(agent_id, key)] = Stored(request_hash, placed.status, placed.body)
-        self._key_rows.append(
-            {
-                "agent_id": agent_id,
-                "key": key,
-                "request_hash": request_hash,
-                "status_code": placed.status,
-                "response_body": orjson.dumps(placed.body, option=orjson.OPT_UTC_Z).decode(),
-                "created_at": utcnow(),
-            }
-        )
+        self.answers.remember(agent_id, key, request_hash, placed.status, placed.body)
 
     def place(self, agent: Agent, body: ProposalCreate, key: str | None, prep: Prepared) -> Placed:
-        action_type, grant, verdict = prep.admission.action_type, prep.admission.grant, prep.verdict
+        action_type, grant, verdict = prep.config.action_type, prep.config.grant, prep.verdict
         assert action_type is not None and grant is not None and verdict is not None
         context = prep.context
         account = self._ledgers[agent.id]
-        flags = account.charge(action_type, context, prep.admission.has_budgets)
+        flags = account.charge(action_type, context, prep.config.has_budgets)
         flags += account.record_outcome(verdict.outcome)
-        mode = effective_mode(Dial(grant.dial), agent.breaker_tripped_at is not None, verdict.outcome)
-        mode, eval_tag = eval_runs.cap_for_run(self.session, agent.id, context, mode, flags)
+        eval_tag = eval_runs.match_run(self.session, agent.id, context)
+        if eval_tag is not None:
+            flags.append(eval_runs.EVAL_FLAG)
+        mode = autonomy.effective_mode(
+            Dial(grant.dial),
+            breaker_tripped=agent.breaker_tripped_at is not None,
+            outcome=verdict.outcome,
+            eval_run=eval_tag is not None,
+        )
         now = utcnow()
         row = self._proposal_row(agent, action_type, grant, body, key, prep, mode, flags, now)
         decision = self._policy_decision(row, mode, verdict, now)
@@ -352,7 +274,7 @@ class Batch:
             "evidence": prep.audit_evidence,
             "context": prep.context,
         }
-        audit.record(self.session, f"agent:{agent.id}", "proposal.created", subject, created)
+        audit.record(self.session, f"agent:{agent.id}", AuditAction.PROPOSAL_CREATED, subject, created)
         evaluated = {
             "version": verdict.version,
             "outcome": verdict.outcome,
@@ -360,7 +282,7 @@ class Batch:
             "effective_mode": mode.value if mode else None,
             "errors": verdict.errors,
         }
-        audit.record(self.session, "system", "policy.evaluated", subject, evaluated)
+        audit.record(self.session, "system", AuditAction.POLICY_EVALUATED, subject, evaluated)
         if decision is not None:
             decided = {
                 "verdict": decision["verdict"],
@@ -368,7 +290,7 @@ class Batch:
                 "reason_codes": decision["reason_codes"],
                 "policy_version": verdict.version,
             }
-            audit.record(self.session, "system", "proposal.decided", subject, decided)
+            audit.record(self.session, "system", AuditAction.PROPOSAL_DECIDED, subject, decided)
 
     # --- writing ----------------------------------------------------------------------------
 
@@ -382,7 +304,7 @@ class Batch:
                 (Proposal, self._proposals),
                 (Decision, self._decisions),
                 (EvalRunProposal, self._links),
-                (IdempotencyRecord, self._key_rows),
+                (IdempotencyRecord, self.answers.rows),
             ):
                 insert_rows(conn, model.__table__, rows)  # type: ignore[attr-defined]
             # The audit head's lock rides on this round trip instead of costing one at commit.

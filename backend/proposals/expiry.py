@@ -5,11 +5,8 @@ import threading
 import structlog
 from sqlalchemy import select
 
-from backend.audit import chain as audit
 from backend.core.db import transaction
-from backend.proposals import idempotency
-from backend.proposals import waiting as notify
-from backend.proposals.lifecycle import transition
+from backend.proposals import idempotency, transitions
 from models.common import utcnow
 from models.proposals import Proposal, Status
 
@@ -29,20 +26,7 @@ def sweep_once() -> int:
         ).all()
         count = 0
         for pid, expires_at in overdue:
-            if transition(
-                session,
-                pid,
-                Status.pending,
-                Status.expired,
-                decided_at=now,
-                claimed_by=None,
-                claimed_by_name=None,
-                claim_expires_at=None,
-            ):
-                audit.record(
-                    session, "system", "proposal.expired", f"proposal:{pid}", {"expires_at": expires_at}
-                )
-                notify.proposal_changed(session, pid)
+            if transitions.expire(session, pid, expires_at, at=now):
                 count += 1
         return count
 

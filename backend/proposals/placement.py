@@ -27,13 +27,14 @@ from sqlmodel import Session
 
 from backend.agents import keys
 from backend.catalog import action_types
-from backend.controls import kill_switch as system
+from backend.controls import kill_switch
 from backend.controls.budgets import ledger
 from backend.controls.policy import gate
 from backend.core.db import read_session, transaction
 from backend.core.errors import ApiError
-from backend.proposals.batch import Admission, Batch, Placed, Placement, Prepared, load_stored
-from backend.webhooks import service as webhooks
+from backend.proposals import idempotency
+from backend.proposals.batch import Batch, Configuration, Placed, Placement, Prepared
+from backend.webhooks import events as webhook_events
 from models.action_types import ActionType
 from models.agents import Agent, ApiKey, Grant
 from models.policies import Budget, PolicyVersion
@@ -52,7 +53,7 @@ _CONFIGURATION = (
         Grant,
         ActionType,
         select(func.max(PolicyVersion.version)).scalar_subquery(),
-        webhooks.ANY_LIVE,
+        webhook_events.ANY_LIVE,
     )
     .outerjoin(Grant, Grant.agent_id == Agent.id)  # type: ignore[arg-type]
     .outerjoin(ActionType, ActionType.name == Grant.action_type)  # type: ignore[arg-type]
@@ -62,7 +63,7 @@ _CONFIGURATION = (
 _ACTION_TYPES = select(ActionType).where(
     ActionType.name.in_(bindparam("names", expanding=True))  # type: ignore[attr-defined]
 )
-_KILL_SWITCH = select(SystemFlag.value).where(SystemFlag.name == system.KILL_SWITCH)
+_KILL_SWITCH = select(SystemFlag.value).where(SystemFlag.name == kill_switch.FLAG)
 # The agents with the kill switch beside them: one round trip fewer inside the lock.
 _AGENTS = select(Agent, _KILL_SWITCH.scalar_subquery()).where(
     Agent.id.in_(bindparam("ids", expanding=True))  # type: ignore[attr-defined]
@@ -132,18 +133,18 @@ def _prepare(items: list[Placement]) -> tuple[list[Prepared], bool]:
     for item in items:
         agent, has_budgets = agents.get(item.agent_id, (None, False))
         grant = grants.get((item.agent_id, item.body.action_type))
-        admission = Admission(agent, grant, known.get(item.body.action_type), has_budgets)
-        prepared.append(_judge(item, admission, policies, granted.get(item.agent_id, [])))
+        config = Configuration(agent, grant, known.get(item.body.action_type), has_budgets)
+        prepared.append(_judge(item, config, policies, granted.get(item.agent_id, [])))
     return prepared, hooks_live
 
 
 def _judge(
-    item: Placement, admission: Admission, policies: gate.Compiled | None, granted: list[str]
+    item: Placement, config: Configuration, policies: gate.Compiled | None, granted: list[str]
 ) -> Prepared:
     """Validation and the gate: pure work, done before the lock. Errors wait for admission."""
-    prepared = Prepared.of(item.body, admission)
-    agent, action_type = admission.agent, admission.action_type
-    if agent is None or action_type is None or admission.grant is None:
+    prepared = Prepared.of(item.body, config)
+    agent, action_type = config.agent, config.action_type
+    if agent is None or action_type is None or config.grant is None:
         return prepared
     try:
         action_types.validate_payload(action_type, item.body.payload)
@@ -160,7 +161,7 @@ def _judge(
 def _write(items: list[Placement], prepared: list[Prepared], hooks_live: bool) -> list[Placed | ApiError]:
     with transaction() as session:
         if not hooks_live:
-            webhooks.none_live(session)
+            webhook_events.none_live(session)
         batch = _open(session, items, prepared)
         outcomes = [_one(batch, item, prep) for item, prep in zip(items, prepared, strict=True)]
         batch.close()
@@ -179,15 +180,20 @@ def _open(session: Session, items: list[Placement], prepared: list[Prepared]) ->
     conn = session.connection()
     key_ids = sorted({item.key_id for item in items if item.key_id is not None})
     keys = {row.id: row for row in conn.execute(_KEYS, {"ids": key_ids})} if key_ids else {}
-    stored = load_stored(
+    stored = idempotency.load_stored(
         session, [(item.agent_id, item.idempotency_key) for item in items if item.idempotency_key is not None]
     )
-    agent_ids = sorted({p.admission.agent.id for p in prepared if p.admission.agent is not None})
+    agent_ids = sorted({p.config.agent.id for p in prepared if p.config.agent is not None})
     windows = ledger.lock_guards(session, agent_ids)
     # Read after the guard rows are ours: a breaker tripped or an agent suspended by someone
     # else while we waited must count.
     rows = session.execute(_AGENTS, {"ids": agent_ids}).all()
-    batch = Batch(session, kill_switch=any(bool(engaged) for _, engaged in rows), keys=keys, stored=stored)
+    batch = Batch(
+        session,
+        kill_switch=any(bool(engaged) for _, engaged in rows),
+        keys=keys,
+        answers=idempotency.Answers(stored),
+    )
     batch.agents = {agent.id: agent for agent, _ in rows}
     for agent in batch.agents.values():
         batch.open_ledger(agent, windows[agent.id])
@@ -201,7 +207,7 @@ def _one(batch: Batch, item: Placement, prep: Prepared) -> Placed | ApiError:
     key_error = batch.key_error(item.key_id)
     if key_error is not None:
         return key_error
-    refusal = batch.admission_refusal(agent, prep.admission, item.body.action_type)
+    refusal = batch.admission_refusal(agent, prep.config, item.body.action_type)
     if refusal is not None:
         return refusal
     if prep.invalid is not None:

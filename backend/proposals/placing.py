@@ -1,31 +1,18 @@
-"""Placing a proposal, and loading one: the entry points the routes and tests use.
+"""Placing one proposal in process: a batch of one.
 
 Placement itself (admission, validation, idempotency, gate, effective mode, in the order
-of DESIGN.md section 2) lives in ``placement``, which places concurrent requests as one
-batch; :func:`create` is a batch of one, for in-process callers.
+``docs/architecture.md`` gives) lives in ``backend/proposals/placement.py``, which places
+concurrent requests as one batch; the API hands its requests to the group-commit writer in
+``backend/proposals/placer.py``. :func:`create` is for in-process callers (tests, the CLI).
 """
 
-import hashlib
 from typing import Any
 
-import orjson
-from sqlmodel import Session
-
-from backend.core.errors import not_found
 from backend.proposals.batch import Placed, Placement
 from backend.proposals.placement import place_batch
-from models.proposals import Proposal, ProposalCreate
+from models.proposals import ProposalCreate
 
-__all__ = ["Placed", "Placement", "body_hash", "create", "load", "load_for_agent"]
-
-
-def body_hash(raw: bytes) -> str:
-    """Fingerprint of a request body, insensitive to key order and whitespace."""
-    try:
-        canonical = orjson.dumps(orjson.loads(raw), option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONDecodeError:
-        canonical = raw
-    return hashlib.sha256(canonical).hexdigest()
+__all__ = ["Placed", "Placement", "create"]
 
 
 def create(
@@ -36,18 +23,3 @@ def create(
     if isinstance(outcome, Exception):
         raise outcome
     return outcome.status, outcome.body, outcome.replayed
-
-
-def load_for_agent(session: Session, agent_id: str, proposal_id: str) -> Proposal:
-    """An agent sees only its own proposals; another's is as good as missing."""
-    proposal = session.get(Proposal, proposal_id)
-    if proposal is None or proposal.agent_id != agent_id:
-        raise not_found("proposal", proposal_id)
-    return proposal
-
-
-def load(session: Session, proposal_id: str) -> Proposal:
-    proposal = session.get(Proposal, proposal_id)
-    if proposal is None:
-        raise not_found("proposal", proposal_id)
-    return proposal

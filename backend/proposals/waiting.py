@@ -1,9 +1,10 @@
 """Wakes long-polling agents the moment a proposal leaves `pending`.
 
-In one process, a decision committed in a worker thread sets the asyncio events of the
-requests waiting on that proposal. Across API replicas on PostgreSQL, the deciding
-transaction also runs ``pg_notify`` (delivered on commit) and every replica's listener
-thread feeds the notification into its own hub. Waiters still re-read the row every
+This is the ``waiting`` step of ``backend/on_commit.py``. In one process, a decision
+committed in a worker thread sets the asyncio events of the requests waiting on that
+proposal. Across API replicas on PostgreSQL, the deciding transaction also runs
+``pg_notify`` (delivered on commit) and every replica's listener thread feeds the
+notification into its own hub. Waiters still re-read the row every
 ``poll_fallback_seconds``, so several processes on one SQLite file work too.
 """
 
@@ -14,10 +15,12 @@ from collections.abc import Iterator
 
 import psycopg
 import structlog
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
+
+from backend.core import commit
 
 log = structlog.get_logger()
 
@@ -65,7 +68,6 @@ def proposal_changed(session: Session, proposal_id: str) -> None:
     session.info.setdefault(_CHANGED, set()).add(proposal_id)
 
 
-@event.listens_for(OrmSession, "before_commit")
 def _notify_other_replicas(session: OrmSession) -> None:
     changed = session.info.get(_CHANGED)
     if not changed:
@@ -76,15 +78,18 @@ def _notify_other_replicas(session: OrmSession) -> None:
             session.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": pid})
 
 
-@event.listens_for(OrmSession, "after_commit")
 def _wake_local(session: OrmSession) -> None:
     for pid in session.info.pop(_CHANGED, ()):
         hub.publish(pid)
 
 
-@event.listens_for(OrmSession, "after_rollback")
 def _forget(session: OrmSession) -> None:
     session.info.pop(_CHANGED, None)
+
+
+COMMIT_STEP = commit.Step(
+    "waiting", before_commit=_notify_other_replicas, after_commit=_wake_local, after_rollback=_forget
+)
 
 
 class PgListener(threading.Thread):

@@ -21,11 +21,10 @@ import structlog
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select, update
 
-from backend.audit import chain as audit
 from backend.core.db import is_sqlite, transaction
-from backend.proposals import waiting as notify
-from backend.proposals.lifecycle import transition
-from backend.webhooks.service import signed_headers, wakeup
+from backend.proposals import transitions
+from backend.webhooks.events import wakeup
+from backend.webhooks.signing import signed_headers
 from models.common import utcnow
 from models.proposals import Execution, Proposal, Status
 from models.webhooks import EXECUTE_EVENT, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -126,21 +125,19 @@ def _record_execution(session: Any, due: Due, response: httpx.Response) -> None:
         )
     )
     session.flush()
-    if transition(session, pid, Status.approved, Status.executed if status == "succeeded" else Status.failed):
-        audit.record(
-            session,
-            "system",
-            "proposal.executed",
-            f"proposal:{pid}",
-            {
-                "status": status,
-                "error": error,
-                "reported_by": "executor",
-                "delivery_id": due.id,
-                "result_sha256": hashlib.sha256(orjson.dumps(result)).hexdigest(),
-            },
-        )
-        notify.proposal_changed(session, pid)
+    transitions.finish(
+        session,
+        pid,
+        status == "succeeded",
+        actor="system",
+        data={
+            "status": status,
+            "error": error,
+            "reported_by": "executor",
+            "delivery_id": due.id,
+            "result_sha256": hashlib.sha256(orjson.dumps(result)).hexdigest(),
+        },
+    )
 
 
 def attempt(settings: WebhookSettings, http: httpx.Client, due: Due) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy.exc import DatabaseError
 
 from backend.audit import chain as audit
 from backend.core.db import get_engine, read_session, transaction
+from models.audit import AuditAction
 from tests.support.databases import Database
 from tests.support.factories import make_agent
 
@@ -17,7 +18,11 @@ def _seed_events(n: int = 5) -> None:
     for i in range(n):
         with transaction() as session:
             audit.record(
-                session, "system:test", "test.event", f"thing:{i}", {"i": i, "nested": {"x": [1, 2.5]}}
+                session,
+                "system:test",
+                AuditAction.POLICY_UPDATED,
+                f"thing:{i}",
+                {"i": i, "nested": {"x": [1, 2.5]}},
             )
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from backend.controls.budgets import service as budgets
 from backend.core.db import transaction
+from backend.proposals import idempotency
 from backend.proposals import placing as proposals
 from models.agents import Agent, Dial
 from models.proposals import Decision, ProposalCreate
@@ -53,7 +54,7 @@ def test_every_dial_policy_outcome_and_breaker_state(fresh_database: Database) -
                 assert row is not None
                 budgets.trip(session, row, "test", {})
         body = ProposalCreate.model_validate({**refund_proposal(), "payload": SAMPLES[outcome]})
-        status_code, view, _ = proposals.create(agent.id, body, proposals.body_hash(b"{}"), None)
+        status_code, view, _ = proposals.create(agent.id, body, idempotency.body_hash(b"{}"), None)
         case = f"dial={dial.value} outcome={outcome} tripped={tripped}"
         assert status_code == 201, case
         assert (view["status"], view["mode"]) == expected(dial, outcome, tripped), case

@@ -13,8 +13,9 @@ from backend.agents import keys
 from backend.audit import chain as audit
 from backend.core.db import read_session, transaction
 from backend.core.errors import ApiError
-from backend.proposals import placement
-from backend.proposals.batch import Placed, Placement, Stored
+from backend.proposals import idempotency
+from backend.proposals.batch import Placed, Placement
+from backend.proposals.idempotency import Stored
 from backend.proposals.placement import place_batch
 from models.agents import ApiKey
 from models.audit import AuditEvent
@@ -143,7 +144,7 @@ def test_a_key_committed_elsewhere_meanwhile_turns_into_a_replay(
     agent = make_agent()
     key_id = _key_id(agent)
     (elsewhere,) = place_batch([_item(agent, key_id, 40, idem="raced")])
-    real_load = placement.load_stored
+    real_load = idempotency.load_stored
     misses = []
 
     def stale_once(session: Session, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Stored]:
@@ -152,7 +153,7 @@ def test_a_key_committed_elsewhere_meanwhile_turns_into_a_replay(
             return {}
         return real_load(session, pairs)
 
-    monkeypatch.setattr(placement, "load_stored", stale_once)
+    monkeypatch.setattr(idempotency, "load_stored", stale_once)
     raced, other = place_batch([_item(agent, key_id, 40, idem="raced"), _item(agent, key_id, 41)])
     assert misses, "the stale lookup was not used"
     assert isinstance(raced, Placed) and raced.replayed and raced.body == elsewhere.body

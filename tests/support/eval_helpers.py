@@ -7,7 +7,7 @@ import orjson
 from backend.auth.oidc import User
 from backend.core.db import transaction
 from backend.evals import annotations
-from backend.proposals import lifecycle
+from backend.proposals import decisions, idempotency
 from backend.proposals import placing as proposals
 from models.evals import AnnotationCreate
 from models.proposals import DecisionCreate, ProposalCreate
@@ -25,7 +25,7 @@ REASONS = [
 
 def place(agent_id: str, body: dict[str, Any]) -> dict[str, Any]:
     status, view, _ = proposals.create(
-        agent_id, ProposalCreate.model_validate(body), proposals.body_hash(orjson.dumps(body)), None
+        agent_id, ProposalCreate.model_validate(body), idempotency.body_hash(orjson.dumps(body)), None
     )
     assert status == 201
     return view
@@ -42,7 +42,7 @@ def decide(
     body = DecisionCreate.model_validate(
         {"verdict": verdict, "reason_codes": reason_codes or [], "comment": comment, "edited_payload": edited}
     )
-    return lifecycle.decide(proposal_id, user, body)
+    return decisions.decide(proposal_id, user, body)
 
 
 def annotate(proposal_id: str, labels: list[str], severity: str | None, note: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from backend.audit import chain as audit
 from backend.catalog import action_types
 from backend.core.errors import ApiError
 from models.agents import Agent
+from models.audit import AuditAction
 from models.common import utcnow
 from models.policies import AgentGuard, AgentUsage, Budget, BudgetSpec
 
@@ -110,7 +111,9 @@ def trip(session: Session, agent: Agent, reason: str, data: dict[str, Any]) -> b
             agent.breaker_tripped_at, agent.breaker_reason = now, reason
         return False
     agent.breaker_tripped_at, agent.breaker_reason = now, reason
-    audit.record(session, "system", "breaker.tripped", f"agent:{agent.id}", {"reason": reason, **data})
+    audit.record(
+        session, "system", AuditAction.BREAKER_TRIPPED, f"agent:{agent.id}", {"reason": reason, **data}
+    )
     return True
 
 
@@ -127,7 +130,9 @@ def reset(session: Session, agent: Agent, actor: str, reason: str = "") -> None:
     session.add(agent)
     guard.recent_denials = []
     session.add(guard)
-    audit.record(session, actor, "breaker.reset", f"agent:{agent.id}", {"reason": reason, "was": before})
+    audit.record(
+        session, actor, AuditAction.BREAKER_RESET, f"agent:{agent.id}", {"reason": reason, "was": before}
+    )
 
 
 # --- budgets as admins see them ---------------------------------------------------------
@@ -185,6 +190,10 @@ def replace(session: Session, agent: Agent, specs: list[BudgetSpec], actor: str)
     session.flush()
     after = view(session, agent)
     audit.record(
-        session, actor, "budgets.updated", f"agent:{agent.id}", {"from": before, "to": after["budgets"]}
+        session,
+        actor,
+        AuditAction.BUDGETS_UPDATED,
+        f"agent:{agent.id}",
+        {"from": before, "to": after["budgets"]},
     )
     return after

@@ -12,6 +12,7 @@ from backend.catalog import action_types
 from backend.controls.policy import gate
 from backend.controls.policy.text import PolicyError, lint
 from backend.core.errors import ApiError, not_found
+from models.audit import AuditAction
 from models.policies import PolicyTest, PolicyVersion
 
 MAX_LIMIT = 100
@@ -95,7 +96,7 @@ def replace(session: Session, text: str, comment: str, actor: str) -> dict[str, 
     audit.record(
         session,
         actor,
-        "policy.updated",
+        AuditAction.POLICY_UPDATED,
         "policy",
         {
             "version": version,

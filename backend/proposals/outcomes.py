@@ -1,0 +1,110 @@
+"""What an agent reports after placing: it cancels a pending proposal, or it reports the
+outcome of executing an approved one, once (a repeat with the same body is a replay, see
+``backend/proposals/idempotency.py``)."""
+
+import hashlib
+from typing import Any
+
+import orjson
+from sqlalchemy.exc import IntegrityError
+
+from backend.core.db import transaction
+from backend.core.errors import ApiError
+from backend.proposals import idempotency, transitions
+from backend.proposals.lookup import load, load_for_agent
+from backend.proposals.reading import expire_if_due, full_view
+from models.agents import Dial
+from models.audit import AuditAction
+from models.proposals import Execution, ExecutionReport, Status
+
+
+def cancel(proposal_id: str, agent_id: str) -> dict[str, Any]:
+    with transaction() as session:
+        proposal = load_for_agent(session, agent_id, proposal_id)
+        expire_if_due(session, proposal)
+        if proposal.status == Status.cancelled:
+            return full_view(session, proposal)
+        if not transitions.leave_pending(
+            session,
+            proposal.id,
+            Status.cancelled,
+            actor=f"agent:{agent_id}",
+            action=AuditAction.PROPOSAL_CANCELLED,
+            data={},
+        ):
+            raise transitions.already_decided(load(session, proposal_id))
+        session.refresh(proposal)
+        return full_view(session, proposal)
+
+
+def report_execution(proposal_id: str, agent_id: str, body: ExecutionReport) -> tuple[dict[str, Any], bool]:
+    """Record the outcome once. Returns (execution, replayed)."""
+    request_hash = idempotency.fingerprint(body.model_dump(mode="json"))
+    try:
+        with transaction() as session:
+            proposal = load_for_agent(session, agent_id, proposal_id)
+            existing = session.get(Execution, proposal.id)
+            if existing is not None:
+                return _replay(existing, request_hash), True
+            if proposal.status != Status.approved:
+                raise ApiError(
+                    409,
+                    "not_approved",
+                    f"Only an approved proposal can be executed; this one is {proposal.status}.",
+                    extra={"status": proposal.status},
+                )
+            if proposal.mode == Dial.draft:
+                raise ApiError(
+                    409,
+                    "draft_not_executable",
+                    "A draft-mode proposal is applied by its executor, never by the agent.",
+                )
+            execution = Execution(
+                proposal_id=proposal.id,
+                status=body.status,
+                result=body.result,
+                error=body.error,
+                request_hash=request_hash,
+                reported_by=f"agent:{agent_id}",
+            )
+            session.add(execution)
+            session.flush()
+            if not transitions.finish(
+                session,
+                proposal.id,
+                body.status == "succeeded",
+                actor=f"agent:{agent_id}",
+                data={
+                    "status": body.status,
+                    "error": body.error,
+                    "result_sha256": hashlib.sha256(orjson.dumps(body.result)).hexdigest(),
+                },
+            ):
+                raise transitions.already_decided(load(session, proposal_id))
+            return _public_execution(execution), False
+    except IntegrityError:
+        with transaction() as session:
+            existing = session.get(Execution, proposal_id)
+            assert existing is not None
+            return _replay(existing, request_hash), True
+
+
+def _public_execution(execution: Execution) -> dict[str, Any]:
+    return {
+        "status": execution.status,
+        "result": execution.result,
+        "error": execution.error,
+        "reported_by": execution.reported_by,
+        "created_at": execution.created_at,
+    }
+
+
+def _replay(existing: Execution, request_hash: str) -> dict[str, Any]:
+    idempotency.same_request(
+        existing.request_hash,
+        request_hash,
+        ApiError(
+            409, "execution_already_reported", "A different outcome was already reported for this proposal."
+        ),
+    )
+    return _public_execution(existing)

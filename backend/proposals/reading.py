@@ -1,0 +1,92 @@
+"""Reading a proposal as its agent or a reviewer sees it, expiring it first if it is due.
+
+Reads take no write lock (SQLite's is one for the whole database); only a proposal found
+past its deadline is written, to expire it, so that every reader sees the same final state
+the sweep would give it a moment later.
+"""
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlmodel import Session, select
+
+from backend.core.db import read_session, transaction
+from backend.proposals import transitions
+from backend.proposals.lookup import load, load_for_agent
+from backend.proposals.views import proposal_public
+from models.agents import Agent
+from models.common import utcnow
+from models.proposals import Decision, DecisionPublic, DecisionState, Execution, Proposal, Status, Verdict
+
+_T = TypeVar("_T")
+
+
+def expire_if_due(session: Session, proposal: Proposal) -> bool:
+    """Expire a pending proposal past its deadline (the check on read)."""
+    now = utcnow()
+    if proposal.status != Status.pending or proposal.expires_at > now:
+        return False
+    if not transitions.expire(session, proposal.id, proposal.expires_at, at=now):
+        return False
+    session.refresh(proposal)
+    return True
+
+
+def full_view(session: Session, proposal: Proposal) -> dict[str, Any]:
+    decisions = list(
+        session.exec(
+            select(Decision).where(Decision.proposal_id == proposal.id).order_by(Decision.created_at)  # type: ignore[arg-type]
+        ).all()
+    )
+    execution = session.get(Execution, proposal.id)
+    agent = session.get(Agent, proposal.agent_id)
+    return proposal_public(
+        proposal,
+        decisions=decisions,
+        execution=execution,
+        agent_name=agent.name if agent else None,
+        now=utcnow(),
+    )
+
+
+def _is_overdue(proposal: Proposal) -> bool:
+    return proposal.status == Status.pending and proposal.expires_at <= utcnow()
+
+
+def _read(proposal_id: str, agent_id: str | None, render: Callable[[Session, Proposal], _T]) -> _T:
+    """Read without taking SQLite's write lock; write only when the proposal must expire first."""
+    with read_session() as session:
+        proposal = load_for_agent(session, agent_id, proposal_id) if agent_id else load(session, proposal_id)
+        if not _is_overdue(proposal):
+            return render(session, proposal)
+    with transaction() as session:
+        proposal = load(session, proposal_id)
+        expire_if_due(session, proposal)
+        return render(session, proposal)
+
+
+def get_view(proposal_id: str, agent_id: str | None = None) -> dict[str, Any]:
+    return _read(proposal_id, agent_id, full_view)
+
+
+def decision_state(session: Session, proposal: Proposal) -> dict[str, Any]:
+    decision = session.exec(
+        select(Decision).where(Decision.proposal_id == proposal.id).order_by(Decision.created_at.desc())  # type: ignore[union-attr]
+    ).first()
+    payload = proposal.payload
+    if decision is not None and decision.verdict == Verdict.approve and decision.edited_payload:
+        payload = decision.edited_payload
+    return DecisionState(
+        proposal_id=proposal.id,
+        status=proposal.status,
+        mode=proposal.mode,
+        decided=proposal.status != Status.pending,
+        decision=DecisionPublic.model_validate(decision, from_attributes=True) if decision else None,
+        payload=payload,
+        expires_at=proposal.expires_at,
+    ).model_dump(mode="json")
+
+
+def read_decision_state(agent_id: str, proposal_id: str) -> tuple[dict[str, Any], bool]:
+    """The state a long-poller sees, and whether it is final for waiting purposes."""
+    return _read(proposal_id, agent_id, lambda s, p: (decision_state(s, p), p.status != Status.pending))

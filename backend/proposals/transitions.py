@@ -1,0 +1,100 @@
+"""Every move of a proposal from one status to the next, as one conditional UPDATE.
+
+The UPDATE names the status the proposal must still be in, so exactly one of any number
+of concurrent requests (threads or API replicas) wins; the others see False and answer
+409. Leaving ``pending`` (a decision, expiry on read, the expiry sweep, a cancellation)
+goes through :func:`leave_pending`, which also clears the claim, writes the audit event
+and wakes the agent's long-poll; reaching ``executed`` or ``failed`` goes through
+:func:`finish`.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session
+
+from backend.audit import chain as audit
+from backend.core.errors import ApiError
+from backend.proposals import waiting
+from models.audit import AuditAction
+from models.common import utcnow
+from models.proposals import Proposal, Status
+
+FINAL_FROM_PENDING = frozenset({Status.approved, Status.rejected, Status.expired, Status.cancelled})
+
+
+def transition(
+    session: Session, proposal_id: str, from_status: Status, to_status: Status, **values: Any
+) -> bool:
+    """Move one proposal from one status to another; False if someone else moved it first."""
+    result = session.execute(
+        update(Proposal)
+        .where(Proposal.id == proposal_id, Proposal.status == from_status.value)  # type: ignore[arg-type]
+        .values(status=to_status.value, updated_at=utcnow(), **values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def leave_pending(
+    session: Session,
+    proposal_id: str,
+    to_status: Status,
+    *,
+    actor: str,
+    action: AuditAction,
+    data: dict[str, Any],
+    at: datetime | None = None,
+) -> bool:
+    """End a pending proposal: decided now, unclaimed, audited, its waiters woken once the
+    transaction commits. False (and nothing written) if it had already left ``pending``."""
+    if to_status not in FINAL_FROM_PENDING:
+        raise ValueError(f"a pending proposal cannot become {to_status}")
+    moved = transition(
+        session,
+        proposal_id,
+        Status.pending,
+        to_status,
+        decided_at=at or utcnow(),
+        claimed_by=None,
+        claimed_by_name=None,
+        claim_expires_at=None,
+    )
+    if moved:
+        audit.record(session, actor, action, f"proposal:{proposal_id}", data)
+        waiting.proposal_changed(session, proposal_id)
+    return moved
+
+
+def expire(session: Session, proposal_id: str, expires_at: datetime, at: datetime | None = None) -> bool:
+    """A pending proposal past its deadline expires: on read and in the sweep alike."""
+    return leave_pending(
+        session,
+        proposal_id,
+        Status.expired,
+        actor="system",
+        action=AuditAction.PROPOSAL_EXPIRED,
+        data={"expires_at": expires_at},
+        at=at,
+    )
+
+
+def finish(session: Session, proposal_id: str, succeeded: bool, *, actor: str, data: dict[str, Any]) -> bool:
+    """An approved proposal was executed (or failed): audited, its waiters woken.
+    False if it was not ``approved`` any more."""
+    final = Status.executed if succeeded else Status.failed
+    moved = transition(session, proposal_id, Status.approved, final)
+    if moved:
+        audit.record(session, actor, AuditAction.PROPOSAL_EXECUTED, f"proposal:{proposal_id}", data)
+        waiting.proposal_changed(session, proposal_id)
+    return moved
+
+
+def already_decided(proposal: Proposal) -> ApiError:
+    """The answer for whoever lost the race: the proposal left ``pending`` already."""
+    return ApiError(
+        409,
+        "already_decided",
+        f"This proposal is already {proposal.status}.",
+        extra={"status": proposal.status},
+    )
