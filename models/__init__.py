@@ -1,10 +1,13 @@
 """SQLModel tables and pydantic wire schemas, one module per domain.
 
-Importing this package registers every table on ``SQLModel.metadata`` (Alembic and
-tests rely on that).
+The package holds every table module, so importing any part of it makes the whole schema
+known: foreign keys between modules (a proposal's agent, say) resolve by table name, and
+``metadata`` is what Alembic compares the database with.
 """
 
-from models import (  # noqa: F401
+from sqlmodel import SQLModel
+
+from models import (
     action_types,
     agents,
     audit,
@@ -16,3 +19,19 @@ from models import (  # noqa: F401
     system,
     webhooks,
 )
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "action_types",
+    "agents",
+    "audit",
+    "common",
+    "evals",
+    "idempotency",
+    "metadata",
+    "policies",
+    "proposals",
+    "system",
+    "webhooks",
+]

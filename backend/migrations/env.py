@@ -1,12 +1,11 @@
 """Alembic environment: the engine is handed in by backend.core.schema (no alembic.ini)."""
 
 from alembic import context
-from sqlmodel import SQLModel
 
-import models  # noqa: F401  (registers every table)
+from models import metadata
 
 config = context.config
-target_metadata = SQLModel.metadata
+target_metadata = metadata
 
 
 def run_migrations_online() -> None:

@@ -6,7 +6,7 @@ each, every proposal pays alone for taking those locks, for the statements aroun
 for the commit. Placed as a batch (group commit), they pay once, and the work that needs
 no lock (validation, the policy gate) is done before the lock is taken.
 
-Each proposal still follows DESIGN.md section 2 in order and gets its own answer: one
+Each proposal still follows the order of checks in ``docs/architecture.md`` and gets its own answer: one
 proposal's refusal never affects another in the same batch. In two phases:
 
 1. *Outside the write lock*, in a read session: in one statement for all the batch's

@@ -1,4 +1,4 @@
-"""The gate's outcome table (DESIGN.md section 2) and what reviewers may approve."""
+"""The gate's outcome table (docs/policies.md) and what reviewers may approve."""
 
 from itertools import product
 from typing import Any
@@ -34,7 +34,7 @@ STATUS = {Dial.observe: "observed", Dial.draft: "pending", Dial.approve: "pendin
 
 
 def expected(dial: Dial, outcome: str, tripped: bool) -> tuple[str, str]:
-    """DESIGN.md section 2, written out independently of the code under test."""
+    """The outcome table of docs/policies.md, written out independently of the code under test."""
     if outcome == "deny":
         return "rejected", dial.value
     caps = [dial, Dial.execute if outcome == "execute" else Dial.approve] + ([Dial.draft] if tripped else [])
