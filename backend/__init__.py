@@ -1,1 +1,1 @@
-"""Signoff backend: the FastAPI app, its services, auth, CLI and migrations."""
+"""Signoff backend: the FastAPI app, one package per domain, the CLI and migrations (docs/architecture.md)."""

@@ -11,7 +11,7 @@ from backend.controls import eval_gate
 from backend.core.errors import ApiError, not_found
 from models.agents import Agent, AgentCreate, Dial, Grant, agent_public
 from models.audit import AuditAction
-from models.common import is_ulid, utcnow
+from models.common import utcnow
 
 MAX_LIMIT = 200
 
@@ -53,16 +53,6 @@ def create(session: Session, spec: AgentCreate, actor: str) -> dict[str, Any]:
         },
     )
     return agent_public(agent, rows)
-
-
-def find(session: Session, ident: str) -> Agent:
-    """An agent by id or by name."""
-    agent = session.get(Agent, ident) if is_ulid(ident) else None
-    if agent is None:
-        agent = session.exec(select(Agent).where(Agent.name == ident)).first()
-    if agent is None:
-        raise not_found("agent", ident)
-    return agent
 
 
 def grants_of(session: Session, agent_id: str) -> list[Grant]:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from backend.agents import keys
+from backend.agents import keys, lookup
 from backend.agents import service as agents
 from backend.api.common import ERRORS
 from backend.api.deps import AdminDep, ReadSessionDep, SessionDep
@@ -38,12 +38,12 @@ def create_agent(body: AgentCreate, session: SessionDep, admin: AdminDep) -> Jso
 
 @router.get("/{agent_id}", response_model=AgentPublic, responses=ERRORS)
 def get_agent(agent_id: str, session: ReadSessionDep, _admin: AdminDep) -> JsonResponse:
-    return JsonResponse(agents.view(session, agents.find(session, agent_id)))
+    return JsonResponse(agents.view(session, lookup.find(session, agent_id)))
 
 
 @router.get("/{agent_id}/keys", response_model=Page[ApiKeyPublic], responses=ERRORS)
 def list_keys(agent_id: str, session: ReadSessionDep, _admin: AdminDep) -> JsonResponse:
-    rows = keys.list_keys(session, agents.find(session, agent_id))
+    rows = keys.list_keys(session, lookup.find(session, agent_id))
     return JsonResponse({"items": [r.model_dump(mode="json") for r in rows], "next_cursor": None})
 
 
@@ -52,14 +52,14 @@ def create_key(
     agent_id: str, session: SessionDep, admin: AdminDep, body: ApiKeyCreate | None = None
 ) -> JsonResponse:
     """Mint a key. The response is the only time the key is ever shown."""
-    created = keys.create_key(session, agents.find(session, agent_id), body or ApiKeyCreate(), admin.actor)
+    created = keys.create_key(session, lookup.find(session, agent_id), body or ApiKeyCreate(), admin.actor)
     session.commit()
     return JsonResponse(created.model_dump(mode="json"), status_code=201)
 
 
 @router.delete("/{agent_id}/keys/{key_id}", response_model=ApiKeyPublic, responses=ERRORS)
 def revoke_key(agent_id: str, key_id: str, session: SessionDep, admin: AdminDep) -> JsonResponse:
-    revoked = keys.revoke_key(session, agents.find(session, agent_id), key_id, admin.actor)
+    revoked = keys.revoke_key(session, lookup.find(session, agent_id), key_id, admin.actor)
     session.commit()
     return JsonResponse(revoked.model_dump(mode="json"))
 
@@ -70,7 +70,7 @@ def suspend(
 ) -> JsonResponse:
     """The per-agent kill switch: every request of this agent is refused from now on."""
     view = agents.set_suspended(
-        session, agents.find(session, agent_id), True, admin.actor, (body or SuspendBody()).reason
+        session, lookup.find(session, agent_id), True, admin.actor, (body or SuspendBody()).reason
     )
     session.commit()
     return JsonResponse(view)
@@ -81,7 +81,7 @@ def resume(
     agent_id: str, session: SessionDep, admin: AdminDep, body: SuspendBody | None = None
 ) -> JsonResponse:
     view = agents.set_suspended(
-        session, agents.find(session, agent_id), False, admin.actor, (body or SuspendBody()).reason
+        session, lookup.find(session, agent_id), False, admin.actor, (body or SuspendBody()).reason
     )
     session.commit()
     return JsonResponse(view)
@@ -92,7 +92,7 @@ def set_dial(
     agent_id: str, action_type: str, body: DialUpdate, session: SessionDep, admin: AdminDep
 ) -> JsonResponse:
     view = agents.set_dial(
-        session, agents.find(session, agent_id), action_type, body.mode, admin.actor, body.reason
+        session, lookup.find(session, agent_id), action_type, body.mode, admin.actor, body.reason
     )
     session.commit()
     return JsonResponse(view)

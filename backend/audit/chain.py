@@ -71,7 +71,7 @@ def record(
     session: Session, actor: str, action: AuditAction, subject: str = "", data: dict[str, Any] | None = None
 ) -> None:
     """Queue one audit event; it is written when ``session`` commits."""
-    if not commit.installed():
+    if not commit.active:  # an attribute, not a call: this runs for every event
         raise CommitStepsMissing("Call backend.on_commit.install() before changing state.")
     session.info.setdefault(_PENDING, []).append(
         _Pending(actor, AuditAction(action).value, subject, data or {})

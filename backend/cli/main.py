@@ -10,7 +10,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from backend import on_commit
-from backend.agents import keys
+from backend.agents import keys, lookup
 from backend.agents import service as agent_service
 from backend.audit import chain as audit
 from backend.cli.common import OPERATOR, JsonFlag, api_errors, emit, err, fail, guard, out
@@ -124,9 +124,7 @@ def agents_list(as_json: JsonFlag = False) -> None:
 def _set_suspended(name: str, suspended: bool, reason: str, as_json: bool) -> None:
     guard()
     with api_errors(), transaction() as session:
-        view = agent_service.set_suspended(
-            session, agent_service.find(session, name), suspended, OPERATOR, reason
-        )
+        view = agent_service.set_suspended(session, lookup.find(session, name), suspended, OPERATOR, reason)
     emit(view, True) if as_json else out.print(f"{view['name']}: {'suspended' if suspended else 'resumed'}.")
 
 
@@ -156,7 +154,7 @@ def dial_set(
         fail(f"MODE must be one of {', '.join(Dial.__members__)}; got {mode!r}.")
     with api_errors(), transaction() as session:
         view = agent_service.set_dial(
-            session, agent_service.find(session, agent), action_type, Dial(mode), OPERATOR, reason
+            session, lookup.find(session, agent), action_type, Dial(mode), OPERATOR, reason
         )
     emit(view, True) if as_json else out.print(f"{view['name']}: {action_type} dial set to {mode}.")
 
@@ -175,7 +173,7 @@ def keys_create(
     except ValueError as exc:
         fail(f"Invalid key options: {exc}")
     with api_errors(), transaction() as session:
-        created = keys.create_key(session, agent_service.find(session, agent), spec, OPERATOR)
+        created = keys.create_key(session, lookup.find(session, agent), spec, OPERATOR)
     if as_json:
         emit(created.model_dump(mode="json"), True)
     else:
@@ -188,7 +186,7 @@ def keys_list(agent: str, as_json: JsonFlag = False) -> None:
     """List an agent's keys (never the secrets)."""
     guard()
     with api_errors(), read_session() as session:
-        rows = keys.list_keys(session, agent_service.find(session, agent))
+        rows = keys.list_keys(session, lookup.find(session, agent))
     data = [r.model_dump(mode="json") for r in rows]
     if as_json:
         emit(data, True)
@@ -204,7 +202,7 @@ def keys_revoke(agent: str, key_id: str, as_json: JsonFlag = False) -> None:
     """Revoke one of an agent's keys, effective at once."""
     guard()
     with api_errors(), transaction() as session:
-        revoked = keys.revoke_key(session, agent_service.find(session, agent), key_id, OPERATOR)
+        revoked = keys.revoke_key(session, lookup.find(session, agent), key_id, OPERATOR)
     emit(revoked.model_dump(mode="json"), True) if as_json else out.print(f"Revoked key {key_id}.")
 
 

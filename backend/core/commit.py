@@ -28,13 +28,14 @@ class Step:
     after_rollback: Hook | None = None
 
 
-_steps: tuple[Step, ...] = ()
+# The installed steps, in order; empty until install().
+active: tuple[Step, ...] = ()
 
 
 def install(steps: Sequence[Step]) -> None:
     """Run ``steps``, in this order, at every session's commit from now on (idempotent)."""
-    global _steps
-    _steps = tuple(steps)
+    global active
+    active = tuple(steps)
     for phase, listener in (
         ("before_commit", _before_commit),
         ("after_commit", _after_commit),
@@ -46,22 +47,22 @@ def install(steps: Sequence[Step]) -> None:
 
 def installed() -> tuple[str, ...]:
     """The names of the installed steps, in order (empty before :func:`install`)."""
-    return tuple(step.name for step in _steps)
+    return tuple(step.name for step in active)
 
 
 def _before_commit(session: OrmSession) -> None:
-    for step in _steps:
+    for step in active:
         if step.before_commit is not None:
             step.before_commit(session)
 
 
 def _after_commit(session: OrmSession) -> None:
-    for step in _steps:
+    for step in active:
         if step.after_commit is not None:
             step.after_commit(session)
 
 
 def _after_rollback(session: OrmSession) -> None:
-    for step in _steps:
+    for step in active:
         if step.after_rollback is not None:
             step.after_rollback(session)

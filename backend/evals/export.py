@@ -17,16 +17,16 @@ import orjson
 from sqlalchemy import String, Text, and_, cast, exists, func, select, text, type_coerce
 from sqlmodel import Session
 
+from backend.agents import lookup
+from backend.catalog.pii import mask_payload, pii_paths
 from backend.core.db import read_session
 from models.action_types import ActionType
 from models.agents import Agent
-from models.common import is_ulid
 from models.evals import Annotation, EvalRunProposal
 from models.proposals import Decision, Proposal, Status, Verdict
 
 SCHEMA_VERSION = 1
 BATCH = 1000
-MASK = "[masked]"
 DECIDED = (Status.approved, Status.rejected, Status.executed, Status.failed)
 APPROVED = (Status.approved, Status.executed, Status.failed)
 
@@ -78,50 +78,6 @@ class ExportFilter:
     mask_pii: bool = True
 
 
-def pii_paths(schema: dict[str, Any], prefix: str = "") -> list[str]:
-    """Dotted paths of the payload fields the schema marks with ``"x-pii": true``."""
-    paths: list[str] = []
-    for name, prop in (schema.get("properties") or {}).items():
-        if not isinstance(prop, dict):
-            continue
-        path = f"{prefix}{name}"
-        if prop.get("x-pii") is True:
-            paths.append(path)
-        elif prop.get("type") == "object" or "properties" in prop:
-            paths.extend(pii_paths(prop, f"{path}."))
-        elif isinstance(prop.get("items"), dict) and prop["items"].get("x-pii") is True:
-            paths.append(f"{path}[]")
-        elif isinstance(prop.get("items"), dict):
-            paths.extend(pii_paths(prop["items"], f"{path}[]."))
-    return paths
-
-
-def _mask(value: Any, parts: list[str]) -> bool:
-    """Replace the value at `parts` in place; True if something was there to mask."""
-    if not parts:
-        return False
-    head, rest = parts[0], parts[1:]
-    is_list = head.endswith("[]")
-    key = head[:-2] if is_list else head
-    if not isinstance(value, dict) or key not in value:
-        return False
-    if is_list and isinstance(value[key], list):
-        if not rest:
-            value[key] = [MASK for _ in value[key]]
-            return bool(value[key])
-        return any([_mask(item, rest) for item in value[key]])
-    if not rest:
-        value[key] = MASK
-        return True
-    return _mask(value[key], rest)
-
-
-def mask_payload(payload: dict[str, Any] | None, paths: list[str]) -> list[str]:
-    if payload is None:
-        return []
-    return [p for p in paths if _mask(payload, p.split("."))]
-
-
 def _reason_filter(dialect: str, code: str) -> Any:
     """Some decision of the proposal carries `code` (its own alias: `decisions` is joined outside)."""
     if dialect == "postgresql":
@@ -158,10 +114,7 @@ def _where(session: Session, f: ExportFilter) -> list[Any]:
     if f.action_type:
         conds.append(_plain(Proposal.action_type) == f.action_type)
     if f.agent:
-        if is_ulid(f.agent):
-            conds.append(_plain(Proposal.agent_id) == f.agent)
-        else:
-            conds.append(_plain(Proposal.agent_id).in_(select(Agent.id).where(Agent.name == f.agent)))
+        conds.append(_plain(Proposal.agent_id) == lookup.id_of(session, f.agent))
     if f.reason_code:
         conds.append(_reason_filter(session.get_bind().dialect.name, f.reason_code))
     return conds

@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlmodel import Session, select
 
-from models.common import UTCDateTime, is_ulid
+from backend.agents import lookup
+from models.common import UTCDateTime
 from models.evals import EvalRun
 
 _COUNTS = """
@@ -31,7 +32,13 @@ _COUNTS = """
 """
 
 
-def _filters(since: datetime | None, until: datetime | None, agent: str | None, action_type: str | None):
+def _filters(
+    session: Session,
+    since: datetime | None,
+    until: datetime | None,
+    agent: str | None,
+    action_type: str | None,
+):
     where = ["NOT EXISTS (SELECT 1 FROM eval_run_proposals e WHERE e.proposal_id = p.id)"]
     params: dict[str, Any] = {}
     if since:
@@ -41,8 +48,8 @@ def _filters(since: datetime | None, until: datetime | None, agent: str | None, 
         where.append("p.created_at < :until")
         params["until"] = until
     if agent:
-        where.append("a.id = :agent" if is_ulid(agent) else "a.name = :agent")
-        params["agent"] = agent
+        where.append("a.id = :agent")
+        params["agent"] = lookup.id_of(session, agent)
     if action_type:
         where.append("p.action_type = :action_type")
         params["action_type"] = action_type
@@ -99,7 +106,7 @@ def _aggregate(
     bucket: bool,
 ) -> list[dict[str, Any]]:
     dialect = session.get_bind().dialect.name
-    where, params = _filters(since, until, agent, action_type)
+    where, params = _filters(session, since, until, agent, action_type)
     group = "p.agent_id, a.name, p.action_type"
     keys = group
     if bucket:

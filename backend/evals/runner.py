@@ -25,6 +25,7 @@ from backend.core.db import read_session, transaction
 from backend.core.errors import ApiError
 from backend.evals import runs as eval_runs
 from backend.evals import suites
+from backend.evals.views import run_public
 from models.evals import SuiteUpsert
 
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -137,4 +138,4 @@ def run(
         raise
     with transaction() as session:
         done = eval_runs.finish(session, run_id, errors)
-        return eval_runs.run_public(done, principal.name)
+        return run_public(done, principal.name)

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from backend.agents import lookup
 from backend.audit import chain as audit
 from backend.core.errors import ApiError, not_found
 from backend.evals.suites import require as require_suite
@@ -187,7 +188,7 @@ def list_runs(
     if suite:
         stmt = stmt.where(EvalRun.suite == suite)
     if agent:
-        stmt = stmt.where(Agent.id == agent if is_ulid(agent) else Agent.name == agent)
+        stmt = stmt.where(Agent.id == lookup.id_of(session, agent))
     rows = session.exec(stmt.order_by(EvalRun.created_at.desc()).limit(limit)).all()  # type: ignore[attr-defined]
     return {"items": [run_public(r, name, with_failures=False) for r, name in rows], "next_cursor": None}
 

@@ -6,10 +6,9 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from backend.core.errors import not_found
+from backend.agents import lookup
 from backend.proposals.views import proposal_summary
-from models.agents import Agent
-from models.common import is_ulid, utcnow
+from models.common import utcnow
 from models.proposals import Proposal, Status
 
 # "Close to expiry" in the queue: the reviewer should pick these first.
@@ -39,12 +38,7 @@ def queue_counts(session: Session, action_type: str | None = None) -> dict[str, 
 
 def agent_history(session: Session, agent_ref: str) -> dict[str, Any]:
     """How this agent's proposals have fared: counts by status and its latest decided ones."""
-    stmt = select(Agent).where(Agent.id == agent_ref) if is_ulid(agent_ref) else None
-    agent = session.exec(stmt).first() if stmt is not None else None
-    if agent is None:
-        agent = session.exec(select(Agent).where(Agent.name == agent_ref)).first()
-    if agent is None:
-        raise not_found("agent", agent_ref)
+    agent = lookup.find(session, agent_ref)
     # The latest proposals only (through the agent/created_at index): a reviewer wants the recent
     # record, and a busy agent's whole past would cost a scan on every review screen.
     latest = (

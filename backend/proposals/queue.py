@@ -8,10 +8,11 @@ import orjson
 from sqlalchemy import and_, or_
 from sqlmodel import Session, select
 
+from backend.agents import lookup
 from backend.core.errors import ApiError
 from backend.proposals.views import proposal_summary
 from models.agents import Agent
-from models.common import is_ulid, utcnow
+from models.common import utcnow
 from models.proposals import Proposal, Status
 
 MAX_LIMIT = 200
@@ -48,11 +49,7 @@ def list_queue(
     if action_type:
         stmt = stmt.where(Proposal.action_type == action_type)
     if agent:
-        if is_ulid(agent):
-            stmt = stmt.where(Proposal.agent_id == agent)
-        else:
-            agent_ids = select(Agent.id).where(Agent.name == agent)
-            stmt = stmt.where(Proposal.agent_id.in_(agent_ids))  # type: ignore[attr-defined]
+        stmt = stmt.where(Proposal.agent_id == lookup.id_of(session, agent))
     if q:
         escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(Proposal.summary.ilike(f"%{escaped}%", escape="\\"))  # type: ignore[attr-defined]

@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
-from backend.controls.budgets import service as budgets
+from backend.controls import breaker
 from backend.core.db import transaction
 from backend.proposals import idempotency
 from backend.proposals import placing as proposals
@@ -52,7 +52,7 @@ def test_every_dial_policy_outcome_and_breaker_state(fresh_database: Database) -
             with transaction() as session:
                 row = session.get(Agent, agent.id)
                 assert row is not None
-                budgets.trip(session, row, "test", {})
+                breaker.trip(session, row, "test", {})
         body = ProposalCreate.model_validate({**refund_proposal(), "payload": SAMPLES[outcome]})
         status_code, view, _ = proposals.create(agent.id, body, idempotency.body_hash(b"{}"), None)
         case = f"dial={dial.value} outcome={outcome} tripped={tripped}"

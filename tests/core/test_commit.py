@@ -35,6 +35,6 @@ def test_recording_without_the_commit_steps_fails_loudly(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A process that never installed the steps would commit changes with no audit event."""
-    monkeypatch.setattr(commit, "_steps", ())
+    monkeypatch.setattr(commit, "active", ())
     with pytest.raises(audit.CommitStepsMissing), transaction() as session:
         audit.record(session, "system:test", AuditAction.POLICY_UPDATED, "thing:2")

@@ -4,7 +4,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from backend.agents import keys
+from backend.agents import keys, lookup
 from backend.agents import service as agents
 from backend.core.db import transaction
 from models.agents import AgentCreate, ApiKeyCreate, Dial
@@ -30,7 +30,7 @@ def make_agent(
         view = agents.create(
             session, AgentCreate(name=name, grants=list(grants), dials=dials or {}), "system:test"
         )
-        agent = agents.find(session, view["id"])
+        agent = lookup.find(session, view["id"])
         created = keys.create_key(session, agent, ApiKeyCreate(), "system:test")
     return AgentCreds(view["id"], name, created.key)
 

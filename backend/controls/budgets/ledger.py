@@ -19,13 +19,13 @@ from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
-from backend.controls.budgets.service import (
+from backend.controls.breaker import trip
+from backend.controls.budgets.limits import (
     DENIAL_LIMIT,
     DENIAL_WINDOW,
     TOOL_CALL_WINDOW,
     crossed,
     spike_in,
-    trip,
 )
 from models.action_types import ActionType
 from models.agents import Agent

@@ -52,7 +52,7 @@ class Compiled:
     version: int | None
     policy_set: cedarpy.PolicySet
     ids: tuple[str, ...]
-    # What of a request's context the policies can read (None: all of it); see policy_paths.
+    # What of a request's context the policies can read (None: all of it); see paths.py.
     context_paths: Paths | None = None
 
 
@@ -68,7 +68,7 @@ _lock = threading.Lock()
 
 
 def compile_text(text: str, version: int | None = None) -> Compiled:
-    """Parse policy text (raises ``policy_text.PolicyError`` when it is not valid Cedar)."""
+    """Parse policy text (raises ``text.PolicyError`` when it is not valid Cedar)."""
     return Compiled(version, check(text), tuple(policy_ids(text)), context_paths(text))
 
 

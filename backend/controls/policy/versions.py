@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from backend.agents import service as agents
+from backend.agents import lookup
 from backend.audit import chain as audit
 from backend.catalog import action_types
 from backend.controls.policy import gate
@@ -125,7 +125,7 @@ def dry_run(session: Session, body: PolicyTest) -> dict[str, Any]:
             raise ApiError(404, "resource_missing", "No policy has been set.")
     else:
         policies = compile_or_422(session, body.text)
-    agent = agents.find(session, body.proposal.agent)
+    agent = lookup.find(session, body.proposal.agent)
     action_type = action_types.get(session, body.proposal.action_type)
     if action_type is None:
         raise ApiError(
