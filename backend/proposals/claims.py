@@ -10,9 +10,8 @@ from backend.auth.oidc import User
 from backend.core.db import transaction
 from backend.core.errors import ApiError
 from backend.core.settings import get_settings
-from backend.proposals import transitions
 from backend.proposals.lookup import load
-from backend.proposals.reading import expire_if_due
+from backend.proposals.reading import still_pending
 from models.audit import AuditAction
 from models.common import utcnow
 from models.proposals import Proposal, Status
@@ -20,12 +19,7 @@ from models.proposals import Proposal, Status
 
 def claim(proposal_id: str, user: User) -> dict[str, Any]:
     with transaction() as session:
-        proposal = load(session, proposal_id)
-        if expire_if_due(session, proposal):
-            session.commit()
-            raise ApiError(409, "proposal_expired", "This proposal has expired.")
-        if proposal.status != Status.pending:
-            raise transitions.already_decided(proposal)
+        proposal = still_pending(session, proposal_id, expired="This proposal has expired.")
         now = utcnow()
         until = now + timedelta(seconds=get_settings().claim_seconds)
         result = session.execute(

@@ -19,7 +19,7 @@ from backend.core.db import transaction
 from backend.core.errors import ApiError
 from backend.proposals import transitions
 from backend.proposals.lookup import load
-from backend.proposals.reading import expire_if_due
+from backend.proposals.reading import still_pending
 from models.agents import Agent
 from models.audit import AuditAction
 from models.common import utcnow
@@ -28,12 +28,7 @@ from models.proposals import Decision, DecisionCreate, DecisionPublic, Status, V
 
 def decide(proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]:
     with transaction() as session:
-        proposal = load(session, proposal_id)
-        if expire_if_due(session, proposal):
-            session.commit()
-            raise ApiError(409, "proposal_expired", "This proposal expired before a decision.")
-        if proposal.status != Status.pending:
-            raise transitions.already_decided(proposal)
+        proposal = still_pending(session, proposal_id, expired="This proposal expired before a decision.")
         action_type = action_types.require(session, proposal.action_type)
         agent = session.get(Agent, proposal.agent_id)
         assert agent is not None

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from sqlmodel import Session, select
 
 from backend.core.db import read_session, transaction
+from backend.core.errors import ApiError
 from backend.proposals import transitions
 from backend.proposals.lookup import load, load_for_agent
 from backend.proposals.views import proposal_public
@@ -30,6 +31,19 @@ def expire_if_due(session: Session, proposal: Proposal) -> bool:
         return False
     session.refresh(proposal)
     return True
+
+
+def still_pending(session: Session, proposal_id: str, expired: str) -> Proposal:
+    """The proposal, for work that needs it pending (a decision, a claim). One found past its
+    deadline is expired, that is committed, and the caller gets 409 ``proposal_expired`` with
+    the message ``expired``; one that left ``pending`` already, 409 ``already_decided``."""
+    proposal = load(session, proposal_id)
+    if expire_if_due(session, proposal):
+        session.commit()
+        raise ApiError(409, "proposal_expired", expired)
+    if proposal.status != Status.pending:
+        raise transitions.already_decided(proposal)
+    return proposal
 
 
 def full_view(session: Session, proposal: Proposal) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """`signoff demo` brings the whole product up, seeds the queue, and stops cleanly on Ctrl-C.
 
-The demo runs on SQLite by design (section 8), so this test has no PostgreSQL variant.
+The demo runs on the embedded default, SQLite (README.md), so this test has no PostgreSQL variant.
 """
 
 import os
