@@ -73,9 +73,8 @@ def record(
     """Queue one audit event; it is written when ``session`` commits."""
     if not commit.active:  # an attribute, not a call: this runs for every event
         raise CommitStepsMissing("Call backend.on_commit.install() before changing state.")
-    session.info.setdefault(_PENDING, []).append(
-        _Pending(actor, AuditAction(action).value, subject, data or {})
-    )
+    name = action.value if isinstance(action, AuditAction) else AuditAction(action).value
+    session.info.setdefault(_PENDING, []).append(_Pending(actor, name, subject, data or {}))
 
 
 def canonical_at(at: datetime) -> str:
@@ -173,7 +172,12 @@ def _write_pending(session: OrmSession) -> None:
     with pipelined(conn):  # both writes in one round trip on PostgreSQL
         insert_rows(conn, AuditEvent.__table__, rows)  # type: ignore[attr-defined]
         conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
-    session.info[_WRITTEN] = [
+    session.info[_WRITTEN] = rows
+
+
+def written(session: OrmSession) -> list[WrittenEvent]:
+    """The events this transaction wrote at commit, for the commit steps after ``audit``."""
+    return [
         WrittenEvent(
             id=r["id"],
             seq=r["seq"],
@@ -183,13 +187,8 @@ def _write_pending(session: OrmSession) -> None:
             subject=r["subject"],
             data=r["data"],
         )
-        for r in rows
+        for r in session.info.get(_WRITTEN, ())
     ]
-
-
-def written(session: OrmSession) -> list[WrittenEvent]:
-    """The events this transaction wrote at commit, for the commit steps after ``audit``."""
-    return session.info.get(_WRITTEN, [])
 
 
 def _forget_written(session: OrmSession) -> None:

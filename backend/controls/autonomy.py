@@ -4,7 +4,7 @@ The effective mode of a proposal is the lowest of:
 
 - the agent's **dial** for the action type (``observe`` < ``draft`` < ``approve`` < ``execute``);
 - the **breaker**: a tripped breaker caps the agent at ``draft``
-  (``backend/controls/budgets/service.py`` trips it);
+  (``backend/controls/breaker.py``, tripped from ``backend/controls/budgets/ledger.py``);
 - the **policy** outcome (``backend/controls/policy/gate.py``): ``deny`` rejects outright,
   ``propose`` caps at ``approve``, ``execute`` lets the dial decide;
 - an **eval run**: a proposal placed by a scenario suite's run is only observed

@@ -14,6 +14,7 @@ a repeat is a replay when its fingerprint matches (:func:`same_request`).
 """
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -82,10 +83,19 @@ def fingerprint(value: Any) -> str:
     return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def same_request(stored_hash: str, request_hash: str, conflict: ApiError) -> None:
-    """A repeat is a replay only when it is the same request; otherwise ``conflict`` (409)."""
+def same_request(stored_hash: str, request_hash: str, conflict: Callable[[], ApiError]) -> None:
+    """A repeat is a replay only when it is the same request; otherwise ``conflict()`` (409)."""
     if stored_hash != request_hash:
-        raise conflict
+        raise conflict()
+
+
+def _key_reused() -> ApiError:
+    return ApiError(
+        409,
+        "idempotency_key_reused",
+        "This Idempotency-Key was used with a different request body.",
+        param="Idempotency-Key",
+    )
 
 
 @dataclass(frozen=True)
@@ -137,16 +147,7 @@ class Answers:
         stored = self.stored.get((agent_id, key))
         if stored is None:
             return None
-        same_request(
-            stored.request_hash,
-            request_hash,
-            ApiError(
-                409,
-                "idempotency_key_reused",
-                "This Idempotency-Key was used with a different request body.",
-                param="Idempotency-Key",
-            ),
-        )
+        same_request(stored.request_hash, request_hash, _key_reused)
         return stored
 
     def remember(self, agent_id: str, key: str, request_hash: str, status: int, body: dict[str, Any]) -> None:

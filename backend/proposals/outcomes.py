@@ -100,11 +100,11 @@ def _public_execution(execution: Execution) -> dict[str, Any]:
 
 
 def _replay(existing: Execution, request_hash: str) -> dict[str, Any]:
-    idempotency.same_request(
-        existing.request_hash,
-        request_hash,
-        ApiError(
-            409, "execution_already_reported", "A different outcome was already reported for this proposal."
-        ),
-    )
+    idempotency.same_request(existing.request_hash, request_hash, _already_reported)
     return _public_execution(existing)
+
+
+def _already_reported() -> ApiError:
+    return ApiError(
+        409, "execution_already_reported", "A different outcome was already reported for this proposal."
+    )

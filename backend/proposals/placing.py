@@ -3,7 +3,7 @@
 Placement itself (admission, validation, idempotency, gate, effective mode, in the order
 ``docs/architecture.md`` gives) lives in ``backend/proposals/placement.py``, which places
 concurrent requests as one batch; the API hands its requests to the group-commit writer in
-``backend/proposals/placer.py``. :func:`create` is for in-process callers (tests, the CLI).
+``backend/proposals/placer.py``. :func:`create` is for in-process callers (tests, benchmarks).
 """
 
 from typing import Any

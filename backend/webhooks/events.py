@@ -99,8 +99,10 @@ def _event_data(event: WrittenEvent, proposal: dict[str, Any] | None) -> dict[st
 
 
 def _queue_deliveries(session: OrmSession) -> None:
+    if session.info.get(_NONE_LIVE):
+        return
     relevant = [e for e in written(session) if e.action in _WEBHOOK_ACTIONS]
-    if not relevant or session.info.get(_NONE_LIVE):
+    if not relevant:
         return
     endpoints = session.execute(
         select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookEndpoint.event_types).where(
@@ -112,10 +114,10 @@ def _queue_deliveries(session: OrmSession) -> None:
     for event in relevant:
         proposal_id = event.subject_id if event.subject_kind == "proposal" else None
         proposal = _proposal_view(session, proposal_id) if proposal_id else None
-        body = _message(event.action, event.at, _event_data(event, proposal))
+        body = _message(event.action.value, event.at, _event_data(event, proposal))
         for endpoint_id, _url, types in endpoints:
             if event.action in types:
-                _queue(session, endpoint_id, event.action, body, proposal_id)
+                _queue(session, endpoint_id, event.action.value, body, proposal_id)
         if event.action == AuditAction.PROPOSAL_DECIDED and proposal is not None:
             _queue_executor(session, endpoints, proposal, event)
 
