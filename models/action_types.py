@@ -18,6 +18,13 @@ class Risk(StrEnum):
     critical = "critical"
 
 
+class OnExpiry(StrEnum):
+    """What silence means when a proposal's deadline passes."""
+
+    reject = "reject"
+    expire = "expire"
+
+
 class ReasonCode(SQLModel):
     code: str
     label: str
@@ -40,6 +47,16 @@ class ActionType(SQLModel, table=True):
         default_factory=list, sa_column=Column(JSONType, nullable=False)
     )
     executor_webhook: str | None = None
+    # Who may not approve: the agent's owner, its creator and granter, earlier approvers.
+    separation_of_duties: bool = True
+    # The payload fields a reviewer may edit; None: any field.
+    editable_fields: list[str] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
+    # Money (fields the schema types "number") may only go down in an edit, unless this is set.
+    edits_may_raise_money: bool = False
+    remind_after_seconds: int | None = None
+    escalate_after_seconds: int | None = None
+    escalate_to: str | None = Field(default=None, max_length=100)
+    on_expiry: str = Field(default=OnExpiry.reject.value, max_length=10)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -52,6 +69,13 @@ class ActionTypeUpdate(StrictModel):
     default_expiry_seconds: int = PydField(default=24 * 3600, ge=60, le=30 * 24 * 3600)
     reason_codes: list[ReasonCode] = PydField(default_factory=list, max_length=100)
     executor_webhook: str | None = PydField(default=None, max_length=2000)
+    separation_of_duties: bool = True
+    editable_fields: list[str] | None = PydField(default=None, max_length=100)
+    edits_may_raise_money: bool = False
+    remind_after_seconds: int | None = PydField(default=None, ge=1, le=30 * 24 * 3600)
+    escalate_after_seconds: int | None = PydField(default=None, ge=1, le=30 * 24 * 3600)
+    escalate_to: str | None = PydField(default=None, min_length=1, max_length=100)
+    on_expiry: OnExpiry = OnExpiry.reject
 
 
 class ActionTypePublic(SQLModel):
@@ -65,4 +89,11 @@ class ActionTypePublic(SQLModel):
     default_expiry_seconds: int
     reason_codes: list[ReasonCode]
     executor_webhook: str | None
+    separation_of_duties: bool
+    editable_fields: list[str] | None
+    edits_may_raise_money: bool
+    remind_after_seconds: int | None
+    escalate_after_seconds: int | None
+    escalate_to: str | None
+    on_expiry: OnExpiry
     updated_at: datetime

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.api.common import ERRORS, ProposalId
 from backend.api.deps import ActiveAgent, AgentPrincipal, CurrentCaller, PlacingAgent
+from backend.catalog import pii
 from backend.core.responses import JsonResponse
 from backend.core.settings import get_settings
 from backend.proposals import idempotency, outcomes, reading
@@ -37,9 +38,11 @@ async def create_proposal(
 
 @router.get("/{proposal_id}", response_model=ProposalPublic, responses=ERRORS)
 def get_proposal(proposal_id: ProposalId, caller: CurrentCaller) -> JsonResponse:
-    """The proposal with its decisions and execution. Agents see only their own."""
-    agent_id = caller.agent.id if isinstance(caller, AgentPrincipal) else None
-    return JsonResponse(reading.get_view(proposal_id, agent_id=agent_id))
+    """The proposal with its decisions, execution and quorum progress. Agents see only
+    their own (in clear); people see ``x-pii`` fields masked unless they may unmask."""
+    if isinstance(caller, AgentPrincipal):
+        return JsonResponse(reading.get_view(proposal_id, agent_id=caller.agent.id))
+    return JsonResponse(reading.get_view(proposal_id, unmask=pii.may_unmask(caller.groups)))
 
 
 @router.get("/{proposal_id}/decision", response_model=DecisionState, responses=ERRORS)

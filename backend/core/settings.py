@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     admin_role: str = "admin"
     # Security reviewers: may read the audit trail, nothing else.
     auditor_role: str = "auditor"
+    # Who reads payload fields marked "x-pii" in clear, in every read (backend/catalog/pii.py).
+    unmask_role: str = "admin"
 
     idempotency_ttl_hours: int = 24
     # Group commit: under load, how long the writer waits for more proposals to join a

@@ -277,7 +277,9 @@ def test_decision_on_expired_proposal(api: httpx.Client, agent: AgentCreds, lead
     r = api.post(f"/v1/proposals/{pid}/decisions", json={"verdict": "approve"}, headers=lead)
     assert r.status_code == 409 and r.json()["error"]["code"] in {"proposal_expired", "already_decided"}
     state = api.get(f"/v1/proposals/{pid}", headers=lead).json()
-    assert state["status"] == "expired" and state["decisions"] == []
+    # The refund's on_expiry is "reject" (the default): silence is a refusal, by the system.
+    assert state["status"] == "rejected"
+    assert [(d["decided_by"], d["reason_codes"]) for d in state["decisions"]] == [("system", ["expired"])]
 
 
 def test_reject_needs_a_known_reason(api: httpx.Client, agent: AgentCreds, lead: dict[str, str]) -> None:

@@ -258,4 +258,6 @@ def test_expiry_by_the_sweeper_is_an_event(
     assert eventually(lambda: receiver.accepted())
     (seen,) = receiver.accepted()
     assert seen.json["type"] == "proposal.expired" and seen.json["data"]["proposal_id"] == pid
-    assert seen.json["data"]["proposal"]["status"] == "expired" and seen.json["data"]["actor"] == "system"
+    # on_expiry "reject" (the default): the proposal ends rejected, the event says so.
+    assert seen.json["data"]["proposal"]["status"] == "rejected" and seen.json["data"]["actor"] == "system"
+    assert seen.json["data"]["outcome"] == "rejected"
