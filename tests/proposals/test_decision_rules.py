@@ -324,3 +324,151 @@ def test_assignment_and_my_queue(
     assert set(queue(lead, decidable="true")) == {to_me, to_group}
     assert _decide(api, to_me, lead).status_code == 201
     assert queue(lead, decidable="true") == [to_group]
+
+
+def test_silence_reminds_escalates_then_ends_as_configured(
+    api: httpx.Client, admin: dict[str, str], lead: dict[str, str]
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from backend.core.db import transaction
+    from models.common import utcnow
+    from models.proposals import Proposal
+    from tests.support.webhook_receiver import Receiver, eventually
+
+    timers = {"remind_after_seconds": 1, "escalate_after_seconds": 2, "escalate_to": "support_leads"}
+    rejecting = make_action_type(**timers)
+    expiring = make_action_type(**timers, on_expiry="expire")
+    agent = make_agent(grants=(rejecting, expiring))
+    types = ["proposal.reminded", "proposal.escalated", "proposal.expired"]
+    receiver = Receiver()
+    hook = api.post("/v1/webhooks", json={"url": receiver.url, "event_types": types}, headers=admin).json()[
+        "id"
+    ]
+    try:
+        pids = {_propose(api, agent, t): t for t in (rejecting, expiring)}
+        with transaction() as session:  # a 4 s deadline (the API's shortest is 10 s)
+            session.execute(
+                update(Proposal)
+                .where(Proposal.id.in_(list(pids)))  # type: ignore[attr-defined]
+                .values(expires_at=utcnow() + timedelta(seconds=4))
+            )
+        assert eventually(lambda: len(receiver.accepted()) >= 6, timeout=30)
+        for pid in pids:
+            seen = [r.json for r in receiver.accepted() if r.json["data"]["proposal_id"] == pid]
+            assert [s["type"] for s in seen] == types
+            assert seen[1]["data"]["to"] == "group:support_leads"
+            audit = [e.action for e in _events(pid, "proposal.reminded") + _events(pid, "proposal.escalated")]
+            assert audit == ["proposal.reminded", "proposal.escalated"]
+        outcome = {
+            pids[p]: api.get(f"/v1/proposals/{p}/decision", headers=agent.headers).json() for p in pids
+        }
+        assert outcome[rejecting]["status"] == "rejected"
+        assert outcome[rejecting]["decision"]["reason_codes"] == ["expired"]
+        assert outcome[expiring]["status"] == "expired"
+        done = api.get("/v1/queue", params={"status": "rejected", "agent": agent.name}, headers=lead).json()
+        (item,) = done["items"]
+        assert item["escalated"] is True and item["assigned_to"] == "group:support_leads"
+    finally:
+        api.delete(f"/v1/webhooks/{hook}", headers=admin)
+        receiver.close()
+
+
+def _pii_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["order_id", "amount_usd", "email", "customer"],
+        "properties": {
+            "order_id": {"type": "string"},
+            "amount_usd": {"type": "number", "exclusiveMinimum": 0},
+            "email": {"type": "string", "x-pii": True},
+            "customer": {
+                "type": "object",
+                "properties": {"name": {"type": "string", "x-pii": True}, "tier": {"type": "string"}},
+            },
+        },
+    }
+
+
+def test_no_pii_reaches_a_reviewer_without_the_right_through_any_get(
+    api: httpx.Client, oidc: OidcProvider, admin: dict[str, str], lead: dict[str, str]
+) -> None:
+    name = make_action_type(schema=_pii_schema(), editable_fields=None)
+    agent = make_agent(grants=(name,))
+    email, person_name = f"pii-{uuid.uuid4().hex}@example.com", f"Name-{uuid.uuid4().hex}"
+    hook = api.post(
+        "/v1/webhooks",
+        json={"url": "http://127.0.0.1:9/never", "event_types": ["proposal.created", "proposal.decided"]},
+        headers=admin,
+    ).json()["id"]
+
+    def propose() -> str:
+        payload = {
+            "order_id": "o-1",
+            "amount_usd": 150.0,
+            "email": email,
+            "customer": {"name": person_name, "tier": "gold"},
+        }
+        r = api.post(
+            "/v1/proposals",
+            json={"action_type": name, "payload": payload, "summary": "pii"},
+            headers=agent.headers,
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    pending, decided = propose(), propose()
+    seen = api.get(f"/v1/proposals/{decided}", headers=lead).json()
+    assert seen["payload"]["email"] == "***" and seen["payload"]["customer"] == {
+        "name": "***",
+        "tier": "gold",
+    }
+    # The lead edits what they saw (masked): the fields they did not touch keep their values.
+    edit = {**seen["payload"], "amount_usd": 100.0}
+    assert (
+        _decide(api, decided, lead, {**APPROVE, "edited_payload": edit, "comment": "less"}).status_code == 201
+    )
+    state = api.get(f"/v1/proposals/{decided}/decision", headers=agent.headers).json()
+    assert state["payload"]["email"] == email and state["payload"]["amount_usd"] == 100.0
+    clear = api.get(f"/v1/proposals/{decided}", headers=admin).json()
+    assert clear["payload"]["email"] == email  # the unmask role sees values, so the walk can fail
+
+    auditor = person(oidc, "audrey", ["auditor"])
+    fill = {"proposal_id": decided, "agent_id": agent.id, "agent_ref": agent.id, "name": name}
+    spec = api.get("/openapi.json").json()
+    walked = 0
+    for path, ops in spec["paths"].items():
+        if "get" not in ops:
+            continue
+        url = path
+        for key, value in fill.items():
+            url = url.replace("{" + key + "}", value)
+        if "{" in url:
+            url = url.split("{", 1)[0] + "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+        variants: list[dict[str, str]] = [{}]
+        if path == "/v1/queue":
+            variants = [{"status": s} for s in ("pending", "approved")] + [{"decidable": "true"}]
+        if path == "/v1/audit":
+            variants = [{"subject": f"proposal:{p}"} for p in (pending, decided)] + [{}]
+        if path.startswith("/v1/proposals/{proposal_id}"):
+            variants = [{}, {"__pid": pending}]
+        for who in (lead, auditor):
+            for params in variants:
+                target = url.replace(decided, params.pop("__pid")) if "__pid" in params else url
+                r = api.get(
+                    target,
+                    params={"agent": agent.name, **params} if path == "/v1/queue" else params,
+                    headers=who,
+                )
+                walked += 1
+                assert email not in r.text and person_name not in r.text, f"{target} {params} leaks PII"
+    assert walked > 20
+    with read_session() as session:
+        from models.webhooks import WebhookDelivery
+
+        bodies = session.exec(select(WebhookDelivery.body).where(WebhookDelivery.endpoint_id == hook)).all()
+    assert len(bodies) >= 3 and not [b for b in bodies if email in b or person_name in b]
+    api.delete(f"/v1/webhooks/{hook}", headers=admin)
