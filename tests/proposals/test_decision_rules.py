@@ -472,3 +472,30 @@ def test_no_pii_reaches_a_reviewer_without_the_right_through_any_get(
         bodies = session.exec(select(WebhookDelivery.body).where(WebhookDelivery.endpoint_id == hook)).all()
     assert len(bodies) >= 3 and not [b for b in bodies if email in b or person_name in b]
     api.delete(f"/v1/webhooks/{hook}", headers=admin)
+
+
+def test_racing_approvers_meet_the_quorum_exactly_once(api: httpx.Client, oidc: OidcProvider) -> None:
+    four_eyes = make_action_type(approvals_required=2)
+    agent = make_agent(grants=(four_eyes,))
+    pid = _propose(api, agent, four_eyes)
+    racers = [person(oidc, f"racer-{i}", ["reviewer", "support_refunds"]) for i in range(12)]
+    barrier = threading.Barrier(len(racers))
+    answers: list[int] = []
+
+    def approve(who: dict[str, str]) -> None:
+        with httpx.Client(base_url=str(api.base_url), timeout=60) as client:
+            barrier.wait()
+            answers.append(
+                client.post(f"/v1/proposals/{pid}/decisions", json=APPROVE, headers=who).status_code
+            )
+
+    threads = [threading.Thread(target=approve, args=(who,)) for who in racers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    # Two approvals count, the proposal is approved once; everyone else lost the race cleanly.
+    assert sorted(answers).count(201) == 2 and set(answers) <= {201, 409}, answers
+    view = api.get(f"/v1/proposals/{pid}", headers=racers[0]).json()
+    assert view["status"] == "approved" and len(view["approvals"]) == 2
+    assert len(view["decisions"]) == 2 and len(_events(pid, "proposal.decided")) == 1
