@@ -249,6 +249,9 @@ class ProposalSummary(SQLModel):
     approvals_required: int = 1
     escalated: bool = False
     assigned_to: str | None = None
+    # Hex SHA-256 of the effective payload (the latest approver edit, else the original) as
+    # canonical JSON (backend/core/canonical.py): what a decision's seen_payload_sha256 names.
+    payload_sha256: str = ""
 
 
 class ProposalPublic(ProposalSummary):
@@ -261,9 +264,6 @@ class ProposalPublic(ProposalSummary):
     decided_at: datetime | None
     decisions: list[DecisionPublic] = []
     execution: ExecutionPublic | None = None
-    # Hex SHA-256 of the effective payload (the latest approver edit, else the original) as
-    # canonical JSON (backend/core/canonical.py).
-    payload_sha256: str = ""
     # Here the approvals themselves (who and when), not only their count as in the queue.
     approvals: list[ApprovalPublic] = []  # type: ignore[assignment]
 

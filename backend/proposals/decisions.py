@@ -176,11 +176,11 @@ def _edit(action_type: ActionType, current: dict[str, Any], body: DecisionCreate
     if edited == current:
         return None
     edits.check(action_type, current, edited)
+    action_types.validate_payload(action_type, edited, field="edited_payload")
     if not body.reason_codes and not body.comment.strip():
         raise ApiError(
             422, "edit_reason_required", "An edit needs a reason code or a comment.", param="comment"
         )
-    action_types.validate_payload(action_type, edited, field="edited_payload")
     return edited
 
 

@@ -167,6 +167,7 @@ def summaries(session: Session, rows: Sequence[Proposal], unmask: bool) -> list[
     names = _agent_names(session, {r.agent_id for r in rows})
     types = _action_types(session, {r.action_type for r in rows})
     now = utcnow()
+    edited = _edited_payloads(session, [r.id for r in rows if r.approval_count or r.decided_at])
     policy_may_raise = bool(rows) and gate.has_quorum_rules(session)
     items = []
     for r in rows:
@@ -176,9 +177,28 @@ def summaries(session: Session, rows: Sequence[Proposal], unmask: bool) -> list[
             required = quorum.required(session, r, action_type, session.get(Agent, r.agent_id))
         schema = None if unmask or action_type is None else action_type.payload_schema
         items.append(
-            proposal_summary(r, names.get(r.agent_id), now, approvals_required=required, mask_schema=schema)
+            proposal_summary(
+                r,
+                names.get(r.agent_id),
+                now,
+                approvals_required=required,
+                mask_schema=schema,
+                effective_payload=edited.get(r.id),
+            )
         )
     return items
+
+
+def _edited_payloads(session: Session, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The latest approver's edit of each of these proposals that has one."""
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(Decision.proposal_id, Decision.edited_payload)
+        .where(Decision.proposal_id.in_(ids), Decision.edited_payload.is_not(None))  # type: ignore[attr-defined, union-attr]
+        .order_by(Decision.created_at)  # type: ignore[arg-type]
+    ).all()
+    return {pid: payload for pid, payload in rows if payload is not None}
 
 
 def _action_types(session: Session, names: set[str]) -> dict[str, ActionType]:

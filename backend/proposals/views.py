@@ -45,6 +45,7 @@ def proposal_summary(
     *,
     approvals_required: int = 1,
     mask_schema: dict[str, Any] | None = None,
+    effective_payload: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return ProposalSummary(
         id=p.id,
@@ -63,6 +64,7 @@ def proposal_summary(
         approvals_required=approvals_required,
         escalated=p.escalated_at is not None,
         assigned_to=p.assigned_to,
+        payload_sha256=sha256_hex(p.payload if effective_payload is None else effective_payload),
     ).model_dump(mode="json")
 
 

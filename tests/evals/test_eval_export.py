@@ -149,7 +149,7 @@ def test_pii_fields_marked_in_schema_are_masked(
     creds = make_agent(grants=("contact_customer",))
     payload = {"email": "jo@example.com", "message": "Hi", "customer": {"name": "Jo", "tier": "gold"}}
     pid = place(creds.id, {"action_type": "contact_customer", "payload": payload})["id"]
-    decide(pid, "approve", edited={**payload, "email": "jo2@example.com"})
+    decide(pid, "approve", comment="typo in the address", edited={**payload, "email": "jo2@example.com"})
 
     [case] = _export(api, lead, agent=creds.name)
     assert case["payload"] == {

@@ -318,7 +318,7 @@ def test_edit_must_pass_the_schema(api: httpx.Client, agent: AgentCreds, lead: d
     good_edit = {**body["payload"], "amount_usd": 60}
     r = api.post(
         f"/v1/proposals/{pid}/decisions",
-        json={"verdict": "approve", "edited_payload": good_edit},
+        json={"verdict": "approve", "edited_payload": good_edit, "comment": "partial refund"},
         headers=lead,
     )
     assert r.status_code == 201

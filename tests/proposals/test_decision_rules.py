@@ -8,6 +8,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from backend.core.canonical import sha256_hex
 from backend.core.db import read_session
 from models.audit import AuditEvent
 from models.proposals import Decision
@@ -50,6 +51,12 @@ def _error(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
     error: dict[str, Any] = r.json()["error"]
     assert error["code"] == code, r.text
     return error
+
+
+def view_payload(view: dict[str, Any]) -> dict[str, Any]:
+    """The effective payload of a proposal view: the latest approver's edit, else its own."""
+    edits = [d["edited_payload"] for d in view["decisions"] if d["edited_payload"] is not None]
+    return edits[-1] if edits else view["payload"]
 
 
 def _events(pid: str, action: str) -> list[AuditEvent]:
@@ -124,6 +131,8 @@ def test_an_edit_restarts_the_count_and_stale_views_are_refused(
     view = api.get(f"/v1/proposals/{pid}", headers=lead).json()
     assert view["status"] == "pending" and [a["reviewer"] for a in view["approvals"]] == ["lena"]
     assert view["payload_sha256"] != seen["payload_sha256"]
+    (item,) = api.get("/v1/queue", params={"agent": agent.name}, headers=lead).json()["items"]
+    assert item["payload_sha256"] == view["payload_sha256"] == sha256_hex(view_payload(view))
     # The first approver approved the old payload; with separation of duties on, not again.
     _error(_decide(api, pid, lead), 403, "separation_of_duties")
     # A third reviewer who read the proposal before the edit is told the view is stale.

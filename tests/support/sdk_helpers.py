@@ -38,6 +38,8 @@ class Reviewer(threading.Thread):
             self.body["reason_codes"] = reason_codes
         if edited_payload is not None:
             self.body["edited_payload"] = edited_payload
+            if not comment and not reason_codes:  # an edit needs a reason
+                self.body["comment"] = "corrected by the reviewer"
         self.delay, self.count = delay, count
         self.decided: list[dict[str, Any]] = []
         self.error: str | None = None

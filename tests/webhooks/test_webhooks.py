@@ -195,7 +195,9 @@ def test_draft_mode_executor_webhook_executes_the_approved_payload(
     assert refused.status_code == 409
     edited = {**refund_payload(150), "amount_usd": 80.0}
     r = api.post(
-        f"/v1/proposals/{pid}/decisions", json={"verdict": "approve", "edited_payload": edited}, headers=lead
+        f"/v1/proposals/{pid}/decisions",
+        json={"verdict": "approve", "edited_payload": edited, "comment": "partial refund"},
+        headers=lead,
     )
     assert r.status_code == 201, r.text
     view = eventually(

@@ -66,6 +66,7 @@ class Answer:
 
 
 _cache: dict[int, Compiled] = {}
+_VERSION_MEMO = "signoff_policy_version"
 _lock = threading.Lock()
 
 
@@ -83,9 +84,14 @@ def current_version(session: Session) -> int | None:
 def compiled(session: Session, version: int | None = None) -> Compiled | None:
     """The parsed policy set of ``version`` (default: the current one), from the cache."""
     if version is None:
-        version = current_version(session)
+        # One read per transaction: a decision asks for the policy twice (approve, quorum),
+        # and both answers must come from the same version.
+        version = session.info.get(_VERSION_MEMO)
         if version is None:
-            return None
+            version = current_version(session)
+            if version is None:
+                return None
+            session.info[_VERSION_MEMO] = version
     hit = _cache.get(version)
     if hit is not None:
         return hit
