@@ -10,6 +10,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from backend.agents import keys
+from backend.auth import token_cache
 from backend.auth.oidc import OidcVerifier, User
 from backend.controls import admission
 from backend.core.db import read_session, write_session
@@ -100,7 +101,12 @@ def _current_user(request: Request) -> User:
     token = _bearer(request)
     if token.startswith(keys.PREFIX):
         raise ApiError(403, "people_only", "This endpoint is for people; API keys are for agents.")
-    return get_verifier().verify(token)
+    key = token_cache.verified.key(token)
+    user = token_cache.verified.get(key)
+    if user is None:
+        user = get_verifier().verify(token)
+        token_cache.verified.put(key, user)
+    return user
 
 
 def _reviewer(user: Annotated[User, Depends(_current_user)], settings: SettingsDep) -> User:
