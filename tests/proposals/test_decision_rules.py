@@ -2,6 +2,7 @@
 
 import threading
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -24,6 +25,34 @@ from tests.support.factories import (
 from tests.support.servers import OidcProvider
 
 APPROVE = {"verdict": "approve"}
+
+
+@pytest.fixture(autouse=True)
+def _leave_no_pending(db: Any) -> Iterator[None]:
+    """Proposals of this module's own action types left pending are cancelled afterwards
+    (audited), so other tests' queue counts see only what they expect."""
+    yield
+    from backend.core.db import transaction
+    from backend.proposals import transitions
+    from models.audit import AuditAction
+    from models.proposals import Proposal, Status
+
+    with transaction() as session:
+        left = session.exec(
+            select(Proposal.id).where(
+                Proposal.status == Status.pending.value,
+                Proposal.action_type.like("refund\\_%", escape="\\"),  # type: ignore[attr-defined]
+            )
+        ).all()
+        for pid in left:
+            transitions.leave_pending(
+                session,
+                pid,
+                Status.cancelled,
+                actor="system:test",
+                action=AuditAction.PROPOSAL_CANCELLED,
+                data={},
+            )
 
 
 @pytest.fixture
