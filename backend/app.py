@@ -20,6 +20,7 @@ from backend.core.limits import BodySizeLimit
 from backend.core.logging import configure_logging
 from backend.core.metrics import MetricsMiddleware, metrics_endpoint
 from backend.core.settings import get_settings
+from backend.observability import gauges
 from backend.proposals.expiry import Sweeper
 from backend.proposals.waiting import PgListener
 from backend.webhooks.worker import WebhookSettings, WebhookWorker
@@ -82,6 +83,7 @@ def create_app() -> FastAPI:
     app.include_router(eval_routes.router)
     app.include_router(eval_metrics_routes.router)
     app.include_router(console_routes.router)
+    gauges.register()
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select, update
 
 from backend.core.db import is_sqlite, transaction
+from backend.observability import metrics
 from backend.proposals import transitions
 from backend.webhooks.events import wakeup
 from backend.webhooks.signing import signed_headers
@@ -155,6 +156,8 @@ def attempt(settings: WebhookSettings, http: httpx.Client, due: Due) -> None:
     ok = response is not None and 200 <= response.status_code < 300
     if response is not None and not ok:
         error = f"HTTP {response.status_code}"
+    if not ok:
+        metrics.webhook_failed(due.event_type)
     number = due.attempts + 1
     now = utcnow()
     values: dict[str, Any] = {
