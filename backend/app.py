@@ -20,7 +20,8 @@ from backend.core.limits import BodySizeLimit
 from backend.core.logging import configure_logging
 from backend.core.metrics import MetricsMiddleware, metrics_endpoint
 from backend.core.settings import get_settings
-from backend.observability import gauges
+from backend.observability import gauges, tracing
+from backend.observability.tracing import TracingMiddleware
 from backend.proposals.expiry import Sweeper
 from backend.proposals.waiting import PgListener
 from backend.webhooks.worker import WebhookSettings, WebhookWorker
@@ -57,6 +58,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        tracing.shutdown()
         if webhook_worker:
             webhook_worker.stop()
         sweeper.stop()
@@ -86,5 +88,7 @@ def create_app() -> FastAPI:
     gauges.register()
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.add_middleware(MetricsMiddleware)
+    if tracing.configure():  # off unless the OTEL_* variables ask (docs/observability.md)
+        app.add_middleware(TracingMiddleware)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

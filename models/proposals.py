@@ -72,6 +72,8 @@ class Proposal(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=255)
     claimed_by_name: str | None = Field(default=None, max_length=255)
     claim_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # W3C traceparent of the request that placed it (tracing on): later work joins that trace.
+    traceparent: str | None = Field(default=None, max_length=55)
 
 
 class Decision(SQLModel, table=True):

@@ -12,6 +12,7 @@ from backend.api.common import ERRORS, ProposalId
 from backend.api.deps import ActiveAgent, AgentPrincipal, CurrentCaller, PlacingAgent
 from backend.core.responses import JsonResponse
 from backend.core.settings import get_settings
+from backend.observability import tracing
 from backend.proposals import idempotency, outcomes, reading
 from backend.proposals.placer import Placement, placer
 from backend.proposals.waiting import hub
@@ -30,7 +31,10 @@ async def create_proposal(
     """Place a proposed action with its evidence. Retries with the same Idempotency-Key are safe."""
     key = idempotency.check_key_format(idempotency_key)
     request_hash = idempotency.body_hash(await request.body())
-    placed = await placer.place(Placement(principal.agent_id, body, request_hash, key, principal.key_id))
+    item = Placement(
+        principal.agent_id, body, request_hash, key, principal.key_id, tracing.current_traceparent()
+    )
+    placed = await placer.place(item)
     headers = {"Idempotent-Replayed": "true"} if placed.replayed else {}
     return JsonResponse(placed.body, status_code=placed.status, headers=headers)
 

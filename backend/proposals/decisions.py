@@ -17,6 +17,7 @@ from backend.controls import admission
 from backend.controls.policy import gate
 from backend.core.db import transaction
 from backend.core.errors import ApiError
+from backend.observability import tracing
 from backend.proposals import transitions
 from backend.proposals.lookup import load
 from backend.proposals.reading import still_pending
@@ -27,6 +28,7 @@ from models.proposals import Decision, DecisionCreate, DecisionPublic, Status, V
 
 
 def decide(proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]:
+    started = tracing.now()
     with transaction() as session:
         proposal = still_pending(session, proposal_id, expired="This proposal expired before a decision.")
         action_type = action_types.require(session, proposal.action_type)
@@ -109,6 +111,19 @@ def decide(proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]
             raise transitions.already_decided(load(session, proposal_id))
         session.add(decision)
         session.flush()
+        tracing.finished(
+            "proposal.decide",
+            started,
+            traceparent=proposal.traceparent,
+            context_trace_id=proposal.context.get("trace_id"),
+            attributes={
+                "signoff.proposal.id": proposal.id,
+                "signoff.decision.verdict": decision.verdict,
+                "signoff.decision.reviewer": user.sub,
+                "signoff.decision.edited": body.edited_payload is not None,
+                "signoff.policy.version": allowed_version,
+            },
+        )
         return DecisionPublic.model_validate(decision, from_attributes=True).model_dump(mode="json")
 
 
