@@ -70,11 +70,13 @@ def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level)
     on_commit.install()
+    traced = tracing.configure()  # off unless the OTEL_* variables ask (docs/observability.md)
     app = FastAPI(
         title="Signoff",
         version="0.1.0",
         description="Human approval for the actions of AI agents.",
         lifespan=lifespan,
+        **tracing.fastapi_options(),
     )
     install_error_handlers(app)
     for router in (proposals.router, review.router, agents.router, admin.router, health.router):
@@ -88,7 +90,7 @@ def create_app() -> FastAPI:
     gauges.register()
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.add_middleware(MetricsMiddleware)
-    if tracing.configure():  # off unless the OTEL_* variables ask (docs/observability.md)
+    if traced and not tracing.NATIVE_REQUEST_SPANS:
         app.add_middleware(TracingMiddleware)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

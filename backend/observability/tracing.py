@@ -14,6 +14,7 @@ the webhook deliveries join the agent's trace too; the reviewer's own request sp
 linked. The proposal's ``context.trace_id``, when it names another trace, is linked.
 """
 
+import importlib.util
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -27,6 +28,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TRACER_NAME = "signoff"
 _enabled = False
+# FastAPI 0.165+ makes the request spans itself (fastapi.telemetry) from the global tracer
+# provider; :class:`TracingMiddleware` stands in for older versions.
+NATIVE_REQUEST_SPANS = importlib.util.find_spec("fastapi.telemetry") is not None
 
 
 def wanted(env: dict[str, str] | os._Environ[str] = os.environ) -> bool:
@@ -58,6 +62,14 @@ def configure() -> bool:
     trace.set_tracer_provider(provider)
     _enabled = True
     return True
+
+
+def fastapi_options() -> dict[str, Any]:
+    """FastAPI's own telemetry: request spans only. Its metrics are Prometheus' job here,
+    its logs would carry stack traces, and per-dependency spans cost throughput."""
+    if not NATIVE_REQUEST_SPANS:
+        return {}
+    return {"telemetry": {"metrics": False, "logs": False, "operation_spans": False}}
 
 
 def enabled() -> bool:
@@ -101,15 +113,16 @@ def context_of(traceparent: str | None) -> otel_context.Context | None:
     return propagate.extract({"traceparent": traceparent})
 
 
-def _trace_link(trace_id: Any) -> list[Link]:
-    """A link to the trace the agent named in ``context.trace_id`` (32 hex digits)."""
+def _trace_link(trace_id: Any, parent: otel_context.Context | None = None) -> list[Link]:
+    """A link to the trace the agent named in ``context.trace_id`` (32 hex digits), unless
+    the span is in that trace already."""
     if not isinstance(trace_id, str) or len(trace_id) != 32:
         return []
     try:
         number = int(trace_id, 16)
     except ValueError:
         return []
-    if number == 0 or number == trace.get_current_span().get_span_context().trace_id:
+    if number == 0 or number == trace.get_current_span(parent).get_span_context().trace_id:
         return []
     # A link needs a span id; the agent named only its trace, so point at its root.
     linked = SpanContext(number, 1, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
@@ -137,7 +150,7 @@ def span(
         here = trace.get_current_span().get_span_context()
         if here.is_valid:
             all_links.append(Link(here, {"signoff.link": "request"}))
-    all_links += _trace_link(context_trace_id)
+    all_links += _trace_link(context_trace_id, parent)
     clean = {k: v for k, v in (attributes or {}).items() if v is not None}
     with tracer().start_as_current_span(name, context=parent, attributes=clean, links=all_links) as s:
         yield s
@@ -166,7 +179,7 @@ def finished(
     here = trace.get_current_span().get_span_context()
     if parent is not None and here.is_valid:
         links.append(Link(here, {"signoff.link": "request"}))
-    links += _trace_link(context_trace_id)
+    links += _trace_link(context_trace_id, parent)
     clean = {k: v for k, v in (attributes or {}).items() if v is not None}
     tracer().start_span(name, context=parent, attributes=clean, links=links, start_time=started).end()
 
@@ -235,7 +248,8 @@ def placed(spans: Sequence[Span], outcomes: Sequence[Any]) -> None:
 
 
 class TracingMiddleware:
-    """A SERVER span per HTTP request, the child of the caller's W3C ``traceparent``."""
+    """A SERVER span per HTTP request, the child of the caller's W3C ``traceparent`` (for
+    FastAPI versions without native telemetry)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
