@@ -231,3 +231,20 @@ class DecisionState(SQLModel):
     decision: DecisionPublic | None
     payload: dict[str, Any]
     expires_at: datetime
+
+
+class TimelineItem(SQLModel):
+    """One step of a proposal's story (``GET /v1/proposals/{id}/timeline``)."""
+
+    id: str
+    kind: str  # audit | decision | webhook
+    event: str  # the audit action, decision.recorded or webhook.delivery
+    at: datetime
+    actor: str
+    data: dict[str, Any]
+    trace_id: str | None
+
+
+class Timeline(SQLModel):
+    items: list[TimelineItem]
+    trace_id: str | None

@@ -13,10 +13,17 @@ from backend.api.deps import ActiveAgent, AgentPrincipal, CurrentCaller, Placing
 from backend.core.responses import JsonResponse
 from backend.core.settings import get_settings
 from backend.observability import tracing
-from backend.proposals import idempotency, outcomes, reading
+from backend.proposals import idempotency, outcomes, reading, timeline
 from backend.proposals.placer import Placement, placer
 from backend.proposals.waiting import hub
-from models.proposals import DecisionState, ExecutionPublic, ExecutionReport, ProposalCreate, ProposalPublic
+from models.proposals import (
+    DecisionState,
+    ExecutionPublic,
+    ExecutionReport,
+    ProposalCreate,
+    ProposalPublic,
+    Timeline,
+)
 
 router = APIRouter(prefix="/v1/proposals", tags=["proposals"])
 
@@ -44,6 +51,13 @@ def get_proposal(proposal_id: ProposalId, caller: CurrentCaller) -> JsonResponse
     """The proposal with its decisions and execution. Agents see only their own."""
     agent_id = caller.agent.id if isinstance(caller, AgentPrincipal) else None
     return JsonResponse(reading.get_view(proposal_id, agent_id=agent_id))
+
+
+@router.get("/{proposal_id}/timeline", response_model=Timeline, responses=ERRORS)
+def get_timeline(proposal_id: ProposalId, caller: CurrentCaller) -> JsonResponse:
+    """Every event of one proposal, in order, with actor, time, data and the trace id."""
+    agent_id = caller.agent.id if isinstance(caller, AgentPrincipal) else None
+    return JsonResponse(timeline.get_timeline(proposal_id, agent_id=agent_id))
 
 
 @router.get("/{proposal_id}/decision", response_model=DecisionState, responses=ERRORS)
