@@ -1,4 +1,5 @@
-"""The timeline page: an edited, approved and executed refund, each step in order."""
+"""The timeline page: an edited, approved and executed refund, each step in order; then the
+Metrics page draws the Table 2 controls over time with their thresholds."""
 
 from typing import Any
 
@@ -58,3 +59,11 @@ def test_the_timeline_of_an_edited_approved_executed_refund_shows_each_step_in_o
     screenshot(page, f"timeline-{db.kind}", False)
     if db.kind == "sqlite":
         screenshot(page, "timeline", True)
+
+    # The Table 2 controls over time, each chart with its threshold rule.
+    page.get_by_role("link", name="Metrics").click()
+    page.get_by_role("heading", name="Table 2 controls over time").wait_for()
+    for key in ("table2_tool_calls", "table2_tokens", "table2_escalation", "table2_violations"):
+        chart = page.locator(f".st-key-{key} [data-testid='stVegaLiteChart']")
+        chart.locator("canvas, svg").first.wait_for()
+    assert "Traceback" not in page.inner_text("body")
