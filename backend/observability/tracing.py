@@ -108,7 +108,7 @@ def outgoing_headers() -> dict[str, str]:
 
 
 def context_of(traceparent: str | None) -> otel_context.Context | None:
-    if not traceparent:
+    if not traceparent or not _enabled:
         return None
     return propagate.extract({"traceparent": traceparent})
 

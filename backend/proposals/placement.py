@@ -135,7 +135,7 @@ def _prepare(items: list[Placement]) -> tuple[list[Prepared], bool]:
         agent, has_budgets = agents.get(item.agent_id, (None, False))
         grant = grants.get((item.agent_id, item.body.action_type))
         config = Configuration(agent, grant, known.get(item.body.action_type), has_budgets)
-        with tracing.span("policy.judge", traceparent=item.traceparent) as span:
+        with tracing.span("policy.judge", parent=tracing.context_of(item.traceparent)) as span:
             prep = _judge(item, config, policies, granted.get(item.agent_id, []))
             if prep.verdict is not None:
                 tracing.annotate(span, tracing.verdict_attributes(prep.verdict))
