@@ -7,8 +7,9 @@ Two Signoff servers on one database, loaded in turn by wrk (``bench/ingest.py``)
 tracing off (the default), one with ``OTEL_EXPORTER_OTLP_ENDPOINT`` set, exporting every
 span over OTLP/HTTP to a receiver in this process that accepts and discards them (a
 collector's job is not measured). Every request carries a sampled W3C ``traceparent``, as
-the SDK sends inside an agent's span, so every request is traced. Target: tracing on
-keeps at least 90 % of the throughput (adds < 10 %).
+the SDK sends inside an agent's span, so every request is traced (``--unsampled``: the
+agent's trace is not sampled, and the parent-based default sampler records nothing).
+Target: tracing on keeps at least 90 % of the throughput (adds < 10 %).
 """
 
 import argparse
@@ -45,6 +46,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--unsampled", action="store_true", help="the agent's traceparent says not sampled (flags 00)"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("bench/tracing.py needs wrk: apt-get install wrk")
@@ -53,7 +57,8 @@ def main() -> None:
     endpoint = f"http://127.0.0.1:{receiver.server_address[1]}"
     print(f"machine: {machine()}")
     print(f"load: wrk, {args.clients} connections, {args.seconds}s per run, {args.workers} workers each")
-    headers = {"traceparent": TRACEPARENT}
+    headers = {"traceparent": TRACEPARENT[:-2] + ("00" if args.unsampled else "01")}
+    print(f"traceparent: {headers['traceparent']}")
     for kind in args.db:
         with bench_database(kind) as db:
             agent = make_agent()

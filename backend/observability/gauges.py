@@ -4,8 +4,9 @@ Pending depth, the oldest pending proposal's age, open breakers and the latest s
 pass rate are states, not events: counted in one process they would be wrong as soon as
 a second replica or the expiry sweep changed them. Read at scrape time they are right for
 the whole deployment (every replica reports the same value; take ``max`` across
-instances). Agents and action types beyond the caps are reported together as ``other``,
-so the number of series stays bounded however many agents there are.
+instances). Their labels go through the same bounded label sets as the counters, so one
+process never shows more than the caps' agents and action types: the rest are reported
+together as ``other`` (summed, or the oldest age, or the worst pass rate).
 """
 
 from collections import defaultdict
@@ -13,13 +14,13 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import structlog
+from prometheus_client import disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 from sqlalchemy import func, select
 
 from backend.core.db import read_session
-from backend.core.settings import get_settings
-from backend.observability.labels import OTHER, keep
+from backend.observability.metrics import labels
 from models.agents import Agent
 from models.common import utcnow
 from models.evals import EvalRun
@@ -45,7 +46,7 @@ _RUNS = (
 class TableTwoGauges(Collector):
     def describe(self) -> Iterator[GaugeMetricFamily]:
         """The families without values: what registering asks, without a database read."""
-        yield from _pending_families([], 1, 1)
+        yield from _pending_families([])
         yield _open_family()
         yield _pass_rate_family()
 
@@ -55,22 +56,18 @@ class TableTwoGauges(Collector):
         except Exception:  # a scrape must answer even when the database does not
             log.exception("metrics_gauges_unreadable")
             return
-        settings = get_settings()
-        yield from _pending_families(pending, settings.metrics_max_agents, settings.metrics_max_action_types)
+        yield from _pending_families(pending)
         open_breakers = _open_family()
-        kept = keep({name: 1 for name in breakers}, settings.metrics_max_agents)
         counts: dict[str, int] = defaultdict(int)
         for name in breakers:
-            counts[name if name in kept else OTHER] += 1
+            counts[labels.agent(name)] += 1
         for name, count in sorted(counts.items()):
             open_breakers.add_metric([name], count)
         yield open_breakers
         pass_rate = _pass_rate_family()
-        agents = keep({a: 1 for a, _ in runs}, settings.metrics_max_agents)
-        types = keep({t: 1 for _, t in runs}, settings.metrics_max_action_types)
         worst: dict[tuple[str, str], float] = {}
         for (agent, action_type), rate in runs.items():
-            key = (agent if agent in agents else OTHER, action_type if action_type in types else OTHER)
+            key = (labels.agent(agent), labels.action_type(action_type))
             worst[key] = min(rate, worst.get(key, rate))  # "other" shows the worst of them
         for key, rate in sorted(worst.items()):
             pass_rate.add_metric(list(key), rate)
@@ -99,9 +96,7 @@ def _read() -> tuple[list[tuple[str, str, int, datetime]], list[str], dict[tuple
     return pending, breakers, runs  # type: ignore[return-value]
 
 
-def _pending_families(
-    rows: list[tuple[str, str, int, datetime]], max_agents: int, max_types: int
-) -> Iterator[GaugeMetricFamily]:
+def _pending_families(rows: list[tuple[str, str, int, datetime]]) -> Iterator[GaugeMetricFamily]:
     depth = GaugeMetricFamily(
         "signoff_pending", "Proposals waiting for a decision", labels=["agent", "action_type"]
     )
@@ -110,16 +105,10 @@ def _pending_families(
         "Age of the oldest proposal waiting for a decision",
         labels=["agent", "action_type"],
     )
-    by_agent: dict[str, float] = defaultdict(float)
-    by_type: dict[str, float] = defaultdict(float)
-    for agent, action_type, count, _ in rows:
-        by_agent[agent] += count
-        by_type[action_type] += count
-    agents, types = keep(by_agent, max_agents), keep(by_type, max_types)
     counts: dict[tuple[str, str], int] = defaultdict(int)
     firsts: dict[tuple[str, str], datetime] = {}
     for agent, action_type, count, first in rows:
-        key = (agent if agent in agents else OTHER, action_type if action_type in types else OTHER)
+        key = (labels.agent(agent), labels.action_type(action_type))
         counts[key] += count
         firsts[key] = min(first, firsts.get(key, first))
     now = utcnow()
@@ -141,4 +130,7 @@ def register() -> None:
     global _registered
     if _registered is None:
         _registered = TableTwoGauges()
+        # No `_created` timestamp series beside every counter and histogram: they double the
+        # series count and no dashboard or rule here reads them.
+        disable_created_metrics()
         REGISTRY.register(_registered)

@@ -37,10 +37,3 @@ class Bounded:
     def reset(self) -> None:
         with self._lock:
             self._seen.clear()
-
-
-def keep(totals: dict[str, float], limit: int) -> set[str]:
-    """The ``limit`` values with the largest totals, for gauges read from the database at
-    scrape time (the others are reported together under :data:`OTHER`)."""
-    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
-    return {value for value, _ in ranked[:limit]}
