@@ -80,6 +80,8 @@ class Proposal(SQLModel, table=True):
     assigned_to: str | None = Field(default=None, max_length=300, index=True)
     reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # W3C traceparent of the request that placed it (tracing on): later work joins that trace.
+    traceparent: str | None = Field(default=None, max_length=55)
 
 
 class Decision(SQLModel, table=True):
@@ -278,3 +280,20 @@ class DecisionState(SQLModel):
     decision: DecisionPublic | None
     payload: dict[str, Any]
     expires_at: datetime
+
+
+class TimelineItem(SQLModel):
+    """One step of a proposal's story (``GET /v1/proposals/{id}/timeline``)."""
+
+    id: str
+    kind: str  # audit | decision | webhook
+    event: str  # the audit action, decision.recorded or webhook.delivery
+    at: datetime
+    actor: str
+    data: dict[str, Any]
+    trace_id: str | None
+
+
+class Timeline(SQLModel):
+    items: list[TimelineItem]
+    trace_id: str | None

@@ -118,6 +118,7 @@ class Client:
             headers=self.settings.headers(),
             timeout=timeout,
             transport=transport,
+            event_hooks={"request": [_core.add_trace_headers]},
         )
 
     def __enter__(self) -> "Client":
@@ -257,6 +258,7 @@ class AsyncClient:
             headers=self.settings.headers(),
             timeout=timeout,
             transport=transport,
+            event_hooks={"request": [_core.add_trace_headers_async]},
         )
 
     async def __aenter__(self) -> "AsyncClient":

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     poll_fallback_seconds: float = 1.0
     api_key_days: int = 90
     log_level: str = "INFO"
+    # /metrics: open when unset; otherwise callers need `Authorization: Bearer <this token>`.
+    metrics_token: str | None = None
+    # Bounded label cardinality: agents and action types beyond these share the label `other`.
+    metrics_max_agents: int = Field(default=100, ge=1)
+    metrics_max_action_types: int = Field(default=50, ge=1)
 
 
 @lru_cache

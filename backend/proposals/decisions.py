@@ -27,6 +27,7 @@ from backend.controls.policy import gate
 from backend.core.canonical import sha256_hex
 from backend.core.db import transaction
 from backend.core.errors import ApiError
+from backend.observability import tracing
 from backend.proposals import duties, quorum, transitions
 from backend.proposals.lookup import load
 from backend.proposals.reading import decisions_of, still_pending
@@ -61,6 +62,7 @@ def decide(proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]
 
 
 def _decide(proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]:
+    started = tracing.now()
     with transaction() as session:
         proposal = still_pending(session, proposal_id, expired="This proposal expired before a decision.")
         now = utcnow()
@@ -93,6 +95,19 @@ def _decide(proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any
             decision = _approve(session, proposal, action_type, agent, decisions, current, user, body, now)
         session.add(decision)
         session.flush()
+        tracing.finished(
+            "proposal.decide",
+            started,
+            traceparent=proposal.traceparent,
+            context_trace_id=proposal.context.get("trace_id"),
+            attributes={
+                "signoff.proposal.id": proposal.id,
+                "signoff.decision.verdict": decision.verdict,
+                "signoff.decision.reviewer": user.sub,
+                "signoff.decision.edited": decision.edited_payload is not None,
+                "signoff.policy.version": decision.policy_version,
+            },
+        )
         return decision_public(decision).model_dump(mode="json")
 
 

@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select, update
 
 from backend.core.db import is_sqlite, transaction
+from backend.observability import metrics, tracing
 from backend.proposals import transitions
 from backend.webhooks.events import wakeup
 from backend.webhooks.signing import signed_headers
@@ -56,6 +57,8 @@ class Due:
     proposal_id: str | None
     attempts: int
     created_at: datetime
+    # The proposal's stored traceparent: the delivery joins the proposal's trace.
+    traceparent: str | None = None
 
 
 def backoff(settings: WebhookSettings, attempt: int) -> float:
@@ -76,8 +79,10 @@ def claim_due(settings: WebhookSettings, limit: int) -> list[Due]:
                 WebhookDelivery.proposal_id,
                 WebhookDelivery.attempts,
                 WebhookDelivery.created_at,
+                Proposal.traceparent,
             )
             .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)  # type: ignore[arg-type]
+            .outerjoin(Proposal, Proposal.id == WebhookDelivery.proposal_id)  # type: ignore[arg-type]
             .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)  # type: ignore[arg-type]
             .order_by(WebhookDelivery.next_attempt_at)
             .limit(limit)
@@ -145,16 +150,22 @@ def attempt(settings: WebhookSettings, http: httpx.Client, due: Due) -> None:
     response: httpx.Response | None = None
     error: str | None = None
     started = time.perf_counter()
-    try:
-        response = http.post(due.url, content=due.body, headers=signed_headers(due.secret, due.id, due.body))
-    except httpx.TimeoutException:
-        error = "timeout"
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:1000]
+    attributes = {"signoff.webhook.event_type": due.event_type, "signoff.webhook.delivery_id": due.id}
+    with tracing.span("webhook.deliver", traceparent=due.traceparent, attributes=attributes) as span:
+        headers = {**signed_headers(due.secret, due.id, due.body), **tracing.outgoing_headers()}
+        try:
+            response = http.post(due.url, content=due.body, headers=headers)
+        except httpx.TimeoutException:
+            error = "timeout"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+        tracing.annotate(span, {"http.response.status_code": response.status_code if response else None})
     latency_ms = (time.perf_counter() - started) * 1000
     ok = response is not None and 200 <= response.status_code < 300
     if response is not None and not ok:
         error = f"HTTP {response.status_code}"
+    if not ok:
+        metrics.webhook_failed(due.event_type)
     number = due.attempts + 1
     now = utcnow()
     values: dict[str, Any] = {
