@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from backend import on_commit
-from backend.api import admin, agents, health, proposals, review
+from backend.api import admin, agents, health, openapi, proposals, review
 from backend.api import budgets as budget_routes
 from backend.api import console as console_routes
 from backend.api import eval_metrics as eval_metrics_routes
@@ -83,6 +83,7 @@ def create_app() -> FastAPI:
     app.include_router(eval_metrics_routes.router)
     app.include_router(console_routes.router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    openapi.install(app, settings)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
