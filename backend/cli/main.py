@@ -353,20 +353,61 @@ def ui(
 
 
 MCP_TRANSPORTS = ("stdio", "sse", "streamable-http")
+mcp_app = typer.Typer(
+    help="MCP: the approval queue as tools, or another MCP server behind Signoff.",
+    invoke_without_command=True,
+)
+app.add_typer(mcp_app, name="mcp")
 
 
-@app.command("mcp")
+def _mcp_extra() -> None:
+    try:
+        import mcp  # noqa: F401
+    except ImportError as exc:
+        fail(f"MCP needs the 'mcp' extra: pip install 'signoff[mcp]' ({exc})")
+
+
+@mcp_app.callback()
 def mcp_server(
+    ctx: typer.Context,
     transport: Annotated[str, typer.Option(help="stdio, sse or streamable-http.")] = "stdio",
 ) -> None:
     """Serve the approval queue to MCP agents (needs the `mcp` extra, SIGNOFF_URL, SIGNOFF_API_KEY)."""
+    if ctx.invoked_subcommand is not None:
+        return
     if transport not in MCP_TRANSPORTS:
         fail(f"--transport is one of {', '.join(MCP_TRANSPORTS)}; got {transport!r}.", 2)
-    try:
-        from signoff.integrations.mcp import main
-    except ImportError as exc:
-        fail(f"The MCP server needs the 'mcp' extra: pip install 'signoff[mcp]' ({exc})")
+    _mcp_extra()
+    from signoff.integrations.mcp import main
+
     main(transport)
+
+
+@mcp_app.command("proxy")
+def mcp_proxy(
+    upstream: Annotated[
+        list[str] | None, typer.Argument(help="The upstream MCP server's command (after --), over stdio.")
+    ] = None,
+    gate: Annotated[
+        list[str] | None, typer.Option("--gate", help="TOOL=ACTION_TYPE: calls need approval (repeatable).")
+    ] = None,
+    url: Annotated[str, typer.Option(help="The upstream's streamable HTTP URL, instead of a command.")] = "",
+    wait: Annotated[float, typer.Option(help="Seconds a gated call waits for its decision.", min=1)] = 3600,
+    task_id: Annotated[str, typer.Option(help="Makes retried identical calls find their proposal.")] = "",
+) -> None:
+    """Put any MCP server behind Signoff: its tools listed unchanged, gated calls run once approved."""
+    _mcp_extra()
+    import anyio
+
+    from signoff.errors import SignoffError
+    from signoff.integrations.mcp_proxy import ProxyConfig, parse_gates, serve_stdio
+
+    try:
+        config = ProxyConfig(parse_gates(gate or []), upstream or None, url or None, wait, task_id or None)
+        config.target()
+    except SignoffError as exc:
+        fail(str(exc), 2)
+    anyio.run(serve_stdio, config)
 
 
 if __name__ == "__main__":
