@@ -10,7 +10,10 @@ TOOL=ACTION_TYPE``) becomes a Signoff proposal with the call's arguments; the pr
 for the decision and, only if approved, calls the upstream tool **once**, with the approved
 arguments (the reviewer's edit, if any), and reports the outcome. Anything else (rejected,
 expired, a draft, an API error, an upstream failure) answers ``isError: true`` with the
-reason, so the calling model sees that the action did not happen.
+reason, so the calling model sees that the action did not happen. When no decision comes
+within ``--wait`` seconds and the client supports elicitation, the person at the client is
+asked whether to keep waiting (no cancels the proposal); otherwise the call answers
+"no decision yet".
 
 Each call is proposed under an Idempotency-Key made of the tool name and the request's
 arguments plus ``--task-id`` when given, so a client retrying the same call (a dropped
@@ -28,7 +31,7 @@ import mcp_types as types
 from mcp import Client, StdioServerParameters
 from mcp.server.lowlevel import Server
 
-from signoff.client import AsyncClient
+from signoff.client import AsyncClient, AsyncProposalHandle
 from signoff.errors import APIError, SignoffError, WaitTimeout
 from signoff.types import DecisionState
 
@@ -74,52 +77,131 @@ def _not_run(state: DecisionState) -> str:
     return f"Not run: the proposal is {state.status}."
 
 
+_ASK = "keep_waiting"
+_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {_ASK: {"type": "boolean", "title": "Keep waiting for a reviewer?"}},
+    "required": [_ASK],
+}
+
+
+def _question(proposal_id: str) -> str:
+    return f"Signoff proposal {proposal_id} has no decision yet. Keep waiting (no cancels it)?"
+
+
+def _keep(answer: Any) -> bool | None:
+    """True: keep waiting; False: cancel; None: no answer (the client could not ask)."""
+    if not isinstance(answer, types.ElicitResult) or answer.action == "cancel":
+        return None
+    return answer.action == "accept" and (answer.content or {}).get(_ASK) is True
+
+
 class Proxy:
     def __init__(self, config: ProxyConfig, client: AsyncClient) -> None:
         self.config = config
         self.client = client
 
-    async def call(self, upstream: Client, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+    async def _wait(self, proposal_id: str) -> DecisionState | None:
+        try:
+            return await self.client.wait(proposal_id, self.config.wait_seconds)
+        except WaitTimeout:
+            return None
+
+    async def _ask(self, session: Any, proposal_id: str) -> bool | None | types.InputRequiredResult:
+        """Ask the person at the client whether to keep waiting: by a server request on older
+        protocol versions, by an input-required result on 2026-07-28 and later; None when the
+        client has no elicitation."""
+        caps = getattr(session, "client_capabilities", None)
+        if session is None or caps is None or caps.elicitation is None:
+            return None
+        if getattr(session, "can_send_request", False):
+            try:
+                return _keep(await session.elicit_form(_question(proposal_id), _SCHEMA))
+            except Exception:  # the client could not answer: neither wait forever nor cancel
+                return None
+        params = types.ElicitRequestFormParams(message=_question(proposal_id), requested_schema=_SCHEMA)
+        return types.InputRequiredResult(
+            input_requests={_ASK: types.ElicitRequest(params=params)},
+            request_state=json.dumps({"proposal_id": proposal_id}),
+        )
+
+    async def call(
+        self,
+        upstream: Client,
+        name: str,
+        arguments: dict[str, Any],
+        session: Any = None,
+        request_state: str | None = None,
+        input_responses: dict[str, Any] | None = None,
+    ) -> types.CallToolResult | types.InputRequiredResult:
         action_type = self.config.gates.get(name)
         if action_type is None:
             return await upstream.call_tool(name, arguments)
         try:
-            key = None
-            if self.config.task_id:
-                call = json.dumps([self.config.task_id, name, arguments], sort_keys=True).encode()
-                key = f"mcp-{hashlib.sha256(call).hexdigest()[:40]}"
-            handle = await self.client.propose(
-                action_type,
-                arguments,
-                summary=f"{name} via MCP"[:500],
-                evidence=[{"kind": "tool_call", "title": name, "content": {"tool": name, "args": arguments}}],
-                idempotency_key=key,
-            )
-            try:
-                state = await self.client.wait(handle.id, self.config.wait_seconds)
-            except WaitTimeout:
-                return _error(f"Not run: no decision on Signoff proposal {handle.id} yet; ask again later.")
-            if not (state.status == "approved" and state.mode != "draft"):
-                return _error(_not_run(state))
-            current = await self.client.get(handle.id)
-            if current.execution is not None:  # a retried call that already ran: never twice
-                return _error(f"Already run for Signoff proposal {handle.id}: {current.execution.status}.")
-            try:
-                result = await upstream.call_tool(name, state.payload)
-            except Exception as exc:
-                await handle.report("failed", error=f"{type(exc).__name__}: {exc}")
-                return _error(f"The tool failed: {exc}")
-            text = " ".join(c.text for c in result.content if isinstance(c, types.TextContent))
-            if result.is_error:
-                await handle.report("failed", error=text[:10_000] or "the tool reported an error")
-            else:
-                await handle.report("succeeded", {"text": text[:10_000]})
-            if state.edited:
-                note = f"A reviewer edited the arguments; the tool ran with {json.dumps(state.payload)}."
-                result.content.insert(0, types.TextContent(type="text", text=note))
-            return result
+            handle = await self._proposal(action_type, name, arguments, request_state)
+            if request_state is not None:  # the client answered our question and retried
+                keep = _keep((input_responses or {}).get(_ASK))
+                if keep is False:
+                    await self.client.cancel(handle.id)
+            while (state := await self._wait(handle.id)) is None:
+                keep = await self._ask(session, handle.id)
+                if isinstance(keep, types.InputRequiredResult):
+                    return keep
+                if keep is False:
+                    await self.client.cancel(handle.id)
+                elif keep is None:
+                    return _error(f"Not run: no decision on proposal {handle.id} yet; ask again later.")
+            return await self._run(upstream, name, handle, state)
         except APIError as exc:
             return _error(json.dumps({"error": exc.error, "status_code": exc.status_code}))
+
+    async def _proposal(
+        self, action_type: str, name: str, arguments: dict[str, Any], request_state: str | None
+    ) -> AsyncProposalHandle:
+        if request_state is not None:
+            # Opaque to the client but not trusted: the proposal must be this very call's.
+            try:
+                proposal_id = str(json.loads(request_state)["proposal_id"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise SignoffError("Unusable request_state.") from exc
+            handle = await self.client.handle(proposal_id)
+            if handle.proposal.action_type != action_type or handle.proposal.payload != arguments:
+                raise SignoffError("request_state names another call's proposal.")
+            return handle
+        key = None
+        if self.config.task_id:
+            call = json.dumps([self.config.task_id, name, arguments], sort_keys=True).encode()
+            key = f"mcp-{hashlib.sha256(call).hexdigest()[:40]}"
+        return await self.client.propose(
+            action_type,
+            arguments,
+            summary=f"{name} via MCP"[:500],
+            evidence=[{"kind": "tool_call", "title": name, "content": {"tool": name, "args": arguments}}],
+            idempotency_key=key,
+        )
+
+    async def _run(
+        self, upstream: Client, name: str, handle: AsyncProposalHandle, state: DecisionState
+    ) -> types.CallToolResult:
+        if not (state.status == "approved" and state.mode != "draft"):
+            return _error(_not_run(state))
+        current = await self.client.get(handle.id)
+        if current.execution is not None:  # a retried call that already ran: never twice
+            return _error(f"Already run for Signoff proposal {handle.id}: {current.execution.status}.")
+        try:
+            result = await upstream.call_tool(name, state.payload)
+        except Exception as exc:
+            await handle.report("failed", error=f"{type(exc).__name__}: {exc}")
+            return _error(f"The tool failed: {exc}")
+        text = " ".join(c.text for c in result.content if isinstance(c, types.TextContent))
+        if result.is_error:
+            await handle.report("failed", error=text[:10_000] or "the tool reported an error")
+        else:
+            await handle.report("succeeded", {"text": text[:10_000]})
+        if state.edited:
+            note = f"A reviewer edited the arguments; the tool ran with {json.dumps(state.payload)}."
+            result.content.insert(0, types.TextContent(type="text", text=note))
+        return result
 
 
 def build_proxy(config: ProxyConfig, client: AsyncClient | None = None) -> Server[Any]:
@@ -135,9 +217,21 @@ def build_proxy(config: ProxyConfig, client: AsyncClient | None = None) -> Serve
         upstream: Client = ctx.lifespan_context["upstream"]
         return await upstream.list_tools(cursor=params.cursor if params else None)
 
-    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def call_tool(
+        ctx: Any, params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
         state = ctx.lifespan_context
-        return await state["proxy"].call(state["upstream"], params.name, dict(params.arguments or {}))
+        try:
+            return await state["proxy"].call(
+                state["upstream"],
+                params.name,
+                dict(params.arguments or {}),
+                ctx.session,
+                params.request_state,
+                params.input_responses,
+            )
+        except SignoffError as exc:
+            return _error(str(exc))
 
     return Server(
         "signoff-proxy",

@@ -48,10 +48,10 @@ def _upstream(root: Path) -> StdioServerParameters:
     return StdioServerParameters(command=node, args=[str(FS_SERVER), str(root)])
 
 
-def _proxy(server: ApiServer, agent: AgentCreds, root: Path) -> StdioServerParameters:
+def _proxy(server: ApiServer, agent: AgentCreds, root: Path, wait: int = 60) -> StdioServerParameters:
     up = _upstream(root)
     env = {**os.environ, "SIGNOFF_URL": server.url, "SIGNOFF_API_KEY": agent.key}
-    args = ["-m", "backend.cli", "mcp", "proxy", "--gate", "write_file=file_write", "--wait", "60", "--"]
+    args = ["-m", "backend.cli", "mcp", "proxy", "--gate", "write_file=file_write", "--wait", str(wait), "--"]
     command = [*args, up.command, *up.args]
     return StdioServerParameters(command=sys.executable, args=command, env=env, cwd=ROOT)
 
@@ -94,3 +94,36 @@ def test_a_third_party_mcp_server_behind_signoff(
     assert not (root / "other.txt").exists()
     rows = sorted(proposals_of(writer), key=lambda r: r.created_at)
     assert [r.status for r in rows] == ["executed", "rejected"]  # one proposal per gated call
+
+
+def test_elicitation_asks_whether_to_keep_waiting(
+    server: ApiServer, writer: AgentCreds, lead: dict[str, str], tmp_path: Path
+) -> None:
+    """No decision within --wait: a client that supports elicitation is asked; "no" cancels
+    the proposal (nothing runs), "yes" keeps waiting until the reviewer approves."""
+    import mcp_types as types
+
+    root = tmp_path.resolve()
+    answers = iter([False, True])
+    asked: list[str] = []
+
+    async def elicit(_context: Any, params: Any) -> types.ElicitResult:
+        asked.append(params.message)
+        keep = next(answers)
+        if keep:
+            Reviewer(server.url, lead, writer, delay=0.1)  # a reviewer turns up while we wait on
+        return types.ElicitResult(action="accept", content={"keep_waiting": keep})
+
+    async def scripted_agent() -> tuple[Any, Any]:
+        params = _proxy(server, writer, root, wait=1)
+        async with Client(params, read_timeout_seconds=90, elicitation_callback=elicit) as client:
+            given_up = await client.call_tool("write_file", {"path": str(root / "a.txt"), "content": "a"})
+            waited = await client.call_tool("write_file", {"path": str(root / "b.txt"), "content": "b"})
+        return given_up, waited
+
+    given_up, waited = asyncio.run(scripted_agent())
+    assert len(asked) >= 2 and "no decision yet" in asked[0]
+    assert given_up.is_error and "cancelled" in _text(given_up) and not (root / "a.txt").exists()
+    assert not waited.is_error and (root / "b.txt").read_text() == "b"
+    rows = sorted(proposals_of(writer), key=lambda r: r.created_at)
+    assert [r.status for r in rows] == ["cancelled", "executed"]
