@@ -18,9 +18,8 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 import signoff
 from signoff.integrations.langchain import resume_agent_with_signoff, signoff_middleware
-from tests.sdk.test_integration_langgraph import _age_idempotency_keys
 from tests.support.factories import AgentCreds, refund_payload
-from tests.support.sdk_helpers import proposals_of
+from tests.support.sdk_helpers import age_idempotency_keys, proposals_of
 from tests.support.servers import ApiServer
 
 
@@ -99,7 +98,7 @@ def test_a_late_resume_proposes_nothing_new(
     config = {"configurable": {"thread_id": uuid.uuid4().hex}}
     graph.invoke({"messages": [HumanMessage("Refund")]}, config)
     (row,) = proposals_of(agent)
-    assert _age_idempotency_keys(agent, hours=25) >= 1
+    assert age_idempotency_keys(agent, hours=25) >= 1
     _decide(api, lead, row.id, {"verdict": "approve"})
     final = resume_agent_with_signoff(graph, config, client, timeout=30)
     assert final is not None and len(calls) == 1

@@ -16,7 +16,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 import signoff
 from signoff.integrations.langgraph import SignoffToolNode, resume_with_signoff, run_with_signoff
 from tests.support.factories import AgentCreds, refund_payload
-from tests.support.sdk_helpers import Reviewer, proposals_of
+from tests.support.sdk_helpers import Reviewer, age_idempotency_keys, proposals_of
 from tests.support.servers import ApiServer
 
 
@@ -98,26 +98,6 @@ def test_rejection_becomes_an_error_tool_message(
     assert row.status == "rejected"
 
 
-def _age_idempotency_keys(agent: AgentCreds, hours: float) -> int:
-    """Make the agent's idempotency keys `hours` old and run the real purge: the window passed."""
-    from datetime import timedelta
-
-    from sqlmodel import update
-
-    from backend.core.db import transaction
-    from backend.proposals import idempotency
-    from models.common import utcnow
-    from models.idempotency import IdempotencyRecord
-
-    with transaction() as session:
-        session.execute(
-            update(IdempotencyRecord)
-            .where(IdempotencyRecord.agent_id == agent.id)  # type: ignore[arg-type]
-            .values(created_at=utcnow() - timedelta(hours=hours))
-        )
-        return idempotency.purge_expired(session)
-
-
 def test_resume_after_the_idempotency_window_runs_the_tool_exactly_once(
     server: ApiServer, agent: AgentCreds, lead: dict[str, str]
 ) -> None:
@@ -129,7 +109,7 @@ def test_resume_after_the_idempotency_window_runs_the_tool_exactly_once(
     paused = graph.invoke({"messages": [HumanMessage("Refund")]}, config)
     (pid,) = paused["__interrupt__"][0].value["signoff"]["proposal_ids"]
 
-    assert _age_idempotency_keys(agent, hours=25) >= 1  # the key that placed it is gone
+    assert age_idempotency_keys(agent, hours=25) >= 1  # the key that placed it is gone
     Reviewer(server.url, lead, agent)
     final = resume_with_signoff(graph, config, client, timeout=30)
     assert final is not None and calls == [args]
