@@ -69,6 +69,8 @@ def one_line_error(result: Result | subprocess.CompletedProcess[str]) -> str:
         (["export", "--agent", "nobody"], "nobody"),
         (["export", "--format", "xml"], "jsonl or csv"),
         (["mcp", "--transport", "bogus"], "--transport"),
+        (["mcp", "proxy", "--gate", "write_file"], "TOOL=ACTION_TYPE"),
+        (["mcp", "proxy", "--gate", "write_file=file_write"], "--url"),
         (["serve", "--port", "99999"], "--port"),
         (["demo", "--api-port", "0"], "--api-port"),
         (["ui", "--port", "70000"], "--port"),
