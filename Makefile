@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test lint browser postgres promtool bench clean
+.PHONY: install demo test lint browser postgres promtool node bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -28,7 +28,10 @@ postgres:
 promtool:
 	@bash scripts/ensure-promtool.sh
 
-test: $(STAMP) lint browser postgres promtool
+node:
+	@bash scripts/ensure-node.sh
+
+test: $(STAMP) lint browser postgres promtool node
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose" >&2; exit 1; fi; \
 	exit $$rc

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from backend import on_commit
-from backend.api import admin, agents, health, proposals, review
+from backend.api import admin, agents, health, openapi, proposals, review
 from backend.api import budgets as budget_routes
 from backend.api import console as console_routes
 from backend.api import eval_metrics as eval_metrics_routes
@@ -89,6 +89,7 @@ def create_app() -> FastAPI:
     app.include_router(console_routes.router)
     gauges.register()
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    openapi.install(app, settings)
     app.add_middleware(MetricsMiddleware)
     if traced and not tracing.NATIVE_REQUEST_SPANS:
         app.add_middleware(TracingMiddleware)

@@ -1,6 +1,7 @@
 """Configuration, read once from `SIGNOFF_*` environment variables."""
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,7 +13,14 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./signoff.db"
     oidc_issuer: str = "http://localhost:9400"
     oidc_client_id: str = "signoff-console"
+    # The claim holding the person's groups: an exact name, else a dotted path
+    # (realm_access.roles); a list, or a string of names split by spaces/commas.
     oidc_roles_claim: str = "groups"
+    # Where groups are read: the ID token, the provider's /userinfo (with the access token the
+    # console sends), or auto (the ID token when it has the claim, else /userinfo).
+    oidc_groups_source: Literal["auto", "id_token", "userinfo"] = "auto"
+    # An unknown key id refetches the JWKS at once; such refetches at most this often (forged kids).
+    oidc_refetch_seconds: float = Field(default=10.0, ge=0)
     # How long an OIDC discovery document and key set are trusted before a refetch.
     oidc_cache_seconds: int = 3600
     # Clock skew tolerated on exp/iat/nbf between the identity provider and us.

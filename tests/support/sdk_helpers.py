@@ -72,6 +72,26 @@ def proposals_of(agent: AgentCreds) -> list[Proposal]:
         return list(session.exec(select(Proposal).where(Proposal.agent_id == agent.id)).all())
 
 
+def age_idempotency_keys(agent: AgentCreds, hours: float) -> int:
+    """Make the agent's idempotency keys `hours` old and run the real purge: the window passed."""
+    from datetime import timedelta
+
+    from sqlmodel import update
+
+    from backend.core.db import transaction
+    from backend.proposals import idempotency
+    from models.common import utcnow
+    from models.idempotency import IdempotencyRecord
+
+    with transaction() as session:
+        session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.agent_id == agent.id)  # type: ignore[arg-type]
+            .values(created_at=utcnow() - timedelta(hours=hours))
+        )
+        return idempotency.purge_expired(session)
+
+
 @dataclass
 class Rule:
     pattern: str
