@@ -15,8 +15,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
+from backend.catalog import pii
 from backend.core.db import read_session
 from backend.proposals.lookup import load, load_for_agent
+from models.action_types import ActionType
 from models.audit import AuditAction, AuditEvent
 from models.proposals import Decision, Execution, Proposal
 from models.webhooks import WebhookDelivery
@@ -32,11 +34,25 @@ def trace_id_of(proposal: Proposal) -> str | None:
     return str(named) if named else None
 
 
-def get_timeline(proposal_id: str, agent_id: str | None = None) -> dict[str, Any]:
-    """``{"items": [...], "trace_id": ...}``; an agent reads only its own proposals."""
+def get_timeline(proposal_id: str, agent_id: str | None = None, unmask: bool = False) -> dict[str, Any]:
+    """``{"items": [...], "trace_id": ...}``; an agent reads only its own proposals (in
+    clear); people without the unmask right see the payloads' ``x-pii`` fields masked."""
     with read_session() as session:
         proposal = load_for_agent(session, agent_id, proposal_id) if agent_id else load(session, proposal_id)
-        return {"items": timeline(session, proposal), "trace_id": trace_id_of(proposal)}
+        items = timeline(session, proposal)
+        if not (agent_id or unmask):
+            action_type = session.get(ActionType, proposal.action_type)
+            schema = action_type.payload_schema if action_type else None
+            items = [_masked(item, schema) for item in items]
+        return {"items": items, "trace_id": trace_id_of(proposal)}
+
+
+def _masked(item: dict[str, Any], schema: dict[str, Any] | None) -> dict[str, Any]:
+    """The one masking rule (``backend/catalog/pii.py``) applied to a step's payloads."""
+    data = pii.masked_event_data(item["data"], schema)
+    if isinstance(data.get("decision"), dict):
+        data = {**data, "decision": pii.masked_event_data(data["decision"], schema)}
+    return {**item, "data": data}
 
 
 def timeline(session: Session, proposal: Proposal) -> list[dict[str, Any]]:
