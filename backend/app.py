@@ -16,12 +16,12 @@ from backend.api import webhooks as webhook_routes
 from backend.core import gc_tuning, schema
 from backend.core.db import get_engine, is_sqlite
 from backend.core.errors import install_error_handlers
-from backend.core.limits import BodySizeLimit
+from backend.core.limits import BodySizeLimit, RefuseNul
 from backend.core.logging import configure_logging
 from backend.core.metrics import MetricsMiddleware, metrics_endpoint
 from backend.core.settings import get_settings
 from backend.proposals.expiry import Sweeper
-from backend.proposals.waiting import PgListener
+from backend.proposals.waiting import PgListener, Poller
 from backend.webhooks.worker import WebhookSettings, WebhookWorker
 
 
@@ -48,6 +48,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     listener = None if is_sqlite(settings.database_url) else PgListener(settings.database_url)
     if listener:
         listener.start()
+    poller = Poller(settings.poll_fallback_seconds)
+    poller.start()
     webhook_settings = WebhookSettings()
     webhook_worker = WebhookWorker(webhook_settings) if webhook_settings.enabled else None
     if webhook_worker:
@@ -59,6 +61,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if webhook_worker:
             webhook_worker.stop()
         sweeper.stop()
+        poller.stop()
         if listener:
             listener.stop()
 
@@ -85,4 +88,5 @@ def create_app() -> FastAPI:
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RefuseNul)
     return app

@@ -69,8 +69,11 @@ def _api_key(request: Request) -> str:
     return token
 
 
-def _current_agent(request: Request, session: ReadSessionDep) -> AgentPrincipal:
-    agent, key = keys.authenticate(session, _api_key(request))
+def _current_agent(request: Request) -> AgentPrincipal:
+    """The agent behind the API key, read in a session of its own that is closed before the
+    route runs: a long-polling agent must not hold a connection while it waits."""
+    with read_session() as session:
+        agent, key = keys.authenticate(session, _api_key(request))
     return AgentPrincipal(agent, key)
 
 
@@ -121,11 +124,14 @@ def _auditor(user: Annotated[User, Depends(_current_user)], settings: SettingsDe
     return user
 
 
-def _active_agent(request: Request, session: ReadSessionDep) -> AgentPrincipal:
-    """An agent that is allowed to act now. (Placing a proposal checks this itself, to audit it.)"""
-    principal = _current_agent(request, session)
-    admission.check(session, principal.agent, admission.Asker.agent)
-    return principal
+def _active_agent(request: Request) -> AgentPrincipal:
+    """An agent that is allowed to act now (placing a proposal checks this itself, to audit
+    it), checked in one short session that is closed before the route runs."""
+    token = _api_key(request)
+    with read_session() as session:
+        agent, key = keys.authenticate(session, token)
+        admission.check(session, agent, admission.Asker.agent)
+    return AgentPrincipal(agent, key)
 
 
 CurrentAgent = Annotated[AgentPrincipal, Depends(_current_agent)]
@@ -136,10 +142,10 @@ AdminDep = Annotated[User, Depends(_admin)]
 AuditorDep = Annotated[User, Depends(_auditor)]
 
 
-def _caller(request: Request, session: ReadSessionDep, settings: SettingsDep) -> AgentPrincipal | User:
+def _caller(request: Request, settings: SettingsDep) -> AgentPrincipal | User:
     """An agent (by API key) or a reviewer (by ID token), for endpoints both may read."""
     if _bearer(request).startswith(keys.PREFIX):
-        return _active_agent(request, session)
+        return _active_agent(request)
     return _reviewer(_current_user(request), settings)
 
 

@@ -33,7 +33,7 @@ def list_versions(
     session: ReadSessionDep,
     _user: CurrentReviewer,
     limit: Annotated[int, Query(ge=1, le=policies.MAX_LIMIT)] = 50,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> JsonResponse:
     return JsonResponse(policies.list_versions(session, limit, cursor))
 

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.core.responses import JsonResponse
+from models.common import UnsafeInput
 
 log = structlog.get_logger()
 
@@ -80,6 +81,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JsonResponse:
         return JsonResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(UnsafeInput)
+    async def _unsafe(_: Request, exc: UnsafeInput) -> JsonResponse:
+        return JsonResponse(error_body(422, "invalid_value", exc.message, exc.param or None), status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JsonResponse:

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # Long-poll fallback: how often a waiter re-reads the row when no notification arrives
     # (covers several processes on one SQLite file, which have no LISTEN/NOTIFY).
     poll_fallback_seconds: float = 1.0
+    # How many woken long-pollers of one process read their answer at once (the rest queue
+    # in the process, not for a database connection); keep it below the pool's size.
+    wait_read_concurrency: int = Field(default=8, ge=1, le=100)
     api_key_days: int = 90
     log_level: str = "INFO"
 
