@@ -78,8 +78,13 @@ class Prepared:
     evidence: list[dict[str, Any]]
     audit_evidence: list[dict[str, Any]]
     payload_sha256: str
-    invalid: ApiError | None = None
+    invalid: Exception | None = None
     verdict: gate.GateOutcome | None = None
+
+    @classmethod
+    def failed(cls, config: Configuration, error: Exception) -> "Prepared":
+        """An item whose preparation raised: its answer is ``error``, after admission."""
+        return cls(config, context={}, evidence=[], audit_evidence=[], payload_sha256="", invalid=error)
 
     @classmethod
     def of(cls, body: ProposalCreate, config: Configuration) -> "Prepared":
