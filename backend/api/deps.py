@@ -15,6 +15,7 @@ from backend.controls import admission
 from backend.core.db import read_session, write_session
 from backend.core.errors import ApiError
 from backend.core.settings import Settings, get_settings
+from backend.proposals import waiting
 from models.agents import Agent, ApiKey
 
 _HEADERS = {"WWW-Authenticate": 'Bearer realm="signoff"'}
@@ -134,7 +135,15 @@ def _active_agent(request: Request) -> AgentPrincipal:
     return AgentPrincipal(agent, key)
 
 
+async def _waiting_agent(request: Request) -> AgentPrincipal:
+    """An active agent about to long-poll: authenticated with the waiters' share of the
+    pool (``waiting.read_slots``), so that thousands arriving at once cannot drain it."""
+    async with waiting.read_slots():
+        return await run_in_threadpool(_active_agent, request)
+
+
 CurrentAgent = Annotated[AgentPrincipal, Depends(_current_agent)]
+WaitingAgent = Annotated[AgentPrincipal, Depends(_waiting_agent)]
 ActiveAgent = Annotated[AgentPrincipal, Depends(_active_agent)]
 CurrentUser = Annotated[User, Depends(_current_user)]
 CurrentReviewer = Annotated[User, Depends(_reviewer)]

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 
 from backend.api.common import ERRORS, ProposalId
-from backend.api.deps import ActiveAgent, AgentPrincipal, CurrentCaller, PlacingAgent
+from backend.api.deps import ActiveAgent, AgentPrincipal, CurrentCaller, PlacingAgent, WaitingAgent
 from backend.core.responses import JsonResponse
 from backend.core.settings import get_settings
 from backend.proposals import idempotency, outcomes, reading, waiting
@@ -40,7 +40,7 @@ def get_proposal(proposal_id: ProposalId, caller: CurrentCaller) -> JsonResponse
 @router.get("/{proposal_id}/decision", response_model=DecisionState, responses=ERRORS)
 async def wait_for_decision(
     proposal_id: ProposalId,
-    principal: ActiveAgent,
+    principal: WaitingAgent,
     wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for a decision")] = 0,
 ) -> JsonResponse:
     """Long-poll: answers as soon as the proposal leaves `pending`, or after `wait` seconds.

@@ -179,10 +179,10 @@ _Slots = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
 _READS: _Slots = weakref.WeakKeyDictionary()
 
 
-def _read_slots() -> asyncio.Semaphore:
-    """At most ``wait_read_concurrency`` waiters of one event loop read at once (say, when a
-    bulk decision wakes thousands together), so they queue here instead of for the pool,
-    and other requests still find a connection."""
+def read_slots() -> asyncio.Semaphore:
+    """At most ``wait_read_concurrency`` waiters of one event loop use the database at once
+    (to authenticate, or to read when thousands arrive or are woken together), so they
+    queue here instead of for the pool, and other requests still find a connection."""
     loop = asyncio.get_running_loop()
     slots = _READS.get(loop)
     if slots is None:
@@ -202,7 +202,7 @@ async def wait_for_decision(
         while True:
             # Clear before reading: a decision committed while we read must still wake us.
             changed.clear()
-            async with _read_slots():
+            async with read_slots():
                 state, final = await run_in_threadpool(read, agent_id, proposal_id)
             remaining = deadline - time.monotonic()
             if final or remaining <= 0:
