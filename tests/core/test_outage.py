@@ -1,8 +1,11 @@
 """A database outage: 503 with Retry-After while it lasts, nothing acknowledged lost, and
 recovery without restarting the API. Readiness fails when writes fail."""
 
+import contextlib
+import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 
 import httpx
 import psycopg
@@ -76,3 +79,43 @@ def _until(check: object, seconds: float = 120) -> None:
     while not check():  # type: ignore[operator]
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.05)
+
+
+def test_readiness_fails_when_the_database_takes_no_writes(database: Database, oidc: OidcProvider) -> None:
+    """Reads still work but writes fail (on PostgreSQL the database turned read-only, as a
+    demoted primary leaves it; on SQLite a writer that never lets go, so every write times
+    out): /readyz must fail all the same."""
+    with api_server(server_env(database, oidc.issuer)) as server:
+        assert httpx.get(f"{server.url}/readyz", timeout=30).status_code == 200
+        with _read_only(database):
+            ready = httpx.get(f"{server.url}/readyz", timeout=30)
+            assert ready.status_code == 503 and ready.json()["database"] == "not_writable"
+            assert httpx.get(f"{server.url}/healthz", timeout=30).status_code == 200
+        assert httpx.get(f"{server.url}/readyz", timeout=30).status_code == 200
+
+
+@contextlib.contextmanager
+def _read_only(db: Database) -> Iterator[None]:
+    if db.kind == "postgres":
+        admin = db.url.rsplit("/", 1)[0] + "/postgres"
+        terminate = (
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()"
+        )
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{db.name}" SET default_transaction_read_only = on')
+            conn.execute(terminate, (db.name,))
+        try:
+            yield
+        finally:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'ALTER DATABASE "{db.name}" RESET default_transaction_read_only')
+                conn.execute(terminate, (db.name,))
+        return
+    path = db.url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:  # a writer that never lets go: every other write waits, then fails
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            conn.rollback()
