@@ -19,6 +19,7 @@ from backend.core.errors import install_error_handlers
 from backend.core.limits import BodySizeLimit, RefuseNul
 from backend.core.logging import configure_logging
 from backend.core.metrics import MetricsMiddleware, metrics_endpoint
+from backend.core.ratelimit import AgentRateLimit
 from backend.core.settings import get_settings
 from backend.proposals.expiry import Sweeper
 from backend.proposals.waiting import PgListener, Poller
@@ -89,4 +90,6 @@ def create_app() -> FastAPI:
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RefuseNul)
+    window = settings.agent_rate_window_seconds
+    app.add_middleware(AgentRateLimit, limit=settings.agent_rate_limit, window_seconds=window)
     return app

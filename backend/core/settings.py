@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     # How many woken long-pollers of one process read their answer at once (the rest queue
     # in the process, not for a database connection); keep it below the pool's size.
     wait_read_concurrency: int = Field(default=8, ge=1, le=100)
+    # Per agent API key: at most this many requests per window (0: no limit); see
+    # backend/core/ratelimit.py.
+    agent_rate_limit: int = Field(default=0, ge=0)
+    agent_rate_window_seconds: int = Field(default=1, ge=1, le=3600)
     api_key_days: int = 90
     log_level: str = "INFO"
 

@@ -1,4 +1,4 @@
-"""64-bit counters: an agent's daily usage and the budgets' limits
+"""64-bit counters (an agent's daily usage, the budgets' limits); rate limit windows
 
 A day of more than 2^31 tokens overflowed ``agent_usage.tokens`` (a 32-bit integer on
 PostgreSQL) and every proposal of that agent failed until midnight. SQLite's integers are
@@ -34,10 +34,22 @@ def _alter(wide: bool) -> None:
 
 
 def upgrade() -> None:
-    if op.get_context().dialect.name == "postgresql":
+    postgres = op.get_context().dialect.name == "postgresql"
+    if postgres:
         _alter(wide=True)
+    # Per-agent rate limit windows (backend/core/ratelimit.py), shared by every replica on
+    # PostgreSQL: unlogged, as a lost count after a crash costs nothing.
+    op.create_table(
+        "rate_limit_windows",
+        sa.Column("key_hash", sa.String(64), nullable=False),
+        sa.Column("window_start", sa.BigInteger(), nullable=False),
+        sa.Column("hits", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("key_hash", "window_start"),
+        prefixes=["UNLOGGED"] if postgres else [],
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("rate_limit_windows")
     if op.get_context().dialect.name == "postgresql":
         _alter(wide=False)
