@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from backend.api.common import ERRORS
 from backend.api.deps import AdminDep, CurrentReviewer, ReadSessionDep, SessionDep
@@ -39,7 +39,9 @@ def list_versions(
 
 
 @router.get("/versions/{version}", response_model=PolicyPublicVersion, responses=ERRORS)
-def get_version(version: int, session: ReadSessionDep, _user: CurrentReviewer) -> JsonResponse:
+def get_version(
+    version: Annotated[int, Path(ge=1, le=2**31 - 1)], session: ReadSessionDep, _user: CurrentReviewer
+) -> JsonResponse:
     return JsonResponse(policies.get_version(session, version))
 
 
