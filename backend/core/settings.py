@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     # backend/core/ratelimit.py.
     agent_rate_limit: int = Field(default=0, ge=0)
     agent_rate_window_seconds: int = Field(default=1, ge=1, le=3600)
+    # Server limits (backend/core/server.py): request head size, time to receive a whole
+    # request (slow-loris), idle keep-alive.
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    request_read_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+    keep_alive_seconds: int = Field(default=5, ge=1, le=600)
     api_key_days: int = 90
     log_level: str = "INFO"
 
