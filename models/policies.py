@@ -46,6 +46,9 @@ class Budget(SQLModel, table=True):
     max_tokens_per_task: int | None = Field(default=None, sa_type=BigInteger)
     max_proposals_per_day: int | None = Field(default=None, sa_type=BigInteger)
     max_cost_usd_per_day: float | None = None
+    # A hard budget refuses the proposal that would cross it (403 budget_exceeded) instead
+    # of accepting it flagged and tripping the breaker.
+    hard: bool = False
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -125,6 +128,7 @@ class BudgetSpec(StrictModel):
     max_tokens_per_task: int | None = PydField(default=None, ge=0, le=MAX_TOKENS)
     max_proposals_per_day: int | None = PydField(default=None, ge=0, le=INT64_MAX)
     max_cost_usd_per_day: float | None = PydField(default=None, ge=0, le=MAX_COST_USD, allow_inf_nan=False)
+    hard: bool = PydField(default=False, description="Refuse proposals that cross it, instead of flagging.")
 
 
 class BudgetsUpdate(StrictModel):

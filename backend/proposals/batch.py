@@ -161,12 +161,18 @@ class Batch:
     def remember(self, agent_id: str, key: str, request_hash: str, placed: Placed) -> None:
         self.answers.remember(agent_id, key, request_hash, placed.status, placed.body)
 
-    def place(self, agent: Agent, body: ProposalCreate, key: str | None, prep: Prepared) -> Placed:
+    def place(self, agent: Agent, body: ProposalCreate, key: str | None, prep: Prepared) -> Placed | ApiError:
         action_type, grant, verdict = prep.config.action_type, prep.config.grant, prep.verdict
         assert action_type is not None and grant is not None and verdict is not None
         context = prep.context
         account = self._ledgers[agent.id]
-        flags = account.charge(action_type, context, prep.config.has_budgets)
+        try:
+            flags = account.charge(action_type, context, prep.config.has_budgets)
+        except ApiError as refused:  # a hard budget: refused, audited like any refusal
+            data = {"code": refused.code, "action_type": action_type.name, **refused.extra}
+            actor = f"agent:{agent.id}"
+            audit.record(self.session, actor, AuditAction.PROPOSAL_REFUSED, actor, data)
+            return refused
         flags += account.record_outcome(verdict.outcome)
         eval_tag = eval_runs.match_run(self.session, agent.id, context)
         if eval_tag is not None:

@@ -245,6 +245,8 @@ def _one(batch: Batch, item: Placement, prep: Prepared) -> Placed | Exception:
         if earlier is not None:
             return earlier
     placed = batch.place(agent, item.body, item.idempotency_key, prep)
+    if isinstance(placed, ApiError):
+        return placed
     if item.idempotency_key is not None:
         batch.remember(item.agent_id, item.idempotency_key, item.request_hash, placed)
     return placed

@@ -1,4 +1,4 @@
-"""64-bit counters (an agent's daily usage, the budgets' limits); rate limit windows
+"""64-bit counters (an agent's daily usage, the budgets' limits); hard budgets; rate limit windows
 
 A day of more than 2^31 tokens overflowed ``agent_usage.tokens`` (a 32-bit integer on
 PostgreSQL) and every proposal of that agent failed until midnight. SQLite's integers are
@@ -37,6 +37,8 @@ def upgrade() -> None:
     postgres = op.get_context().dialect.name == "postgresql"
     if postgres:
         _alter(wide=True)
+    with op.batch_alter_table("budgets") as batch:
+        batch.add_column(sa.Column("hard", sa.Boolean(), nullable=False, server_default=sa.false()))
     # Per-agent rate limit windows (backend/core/ratelimit.py), shared by every replica on
     # PostgreSQL: unlogged, as a lost count after a crash costs nothing.
     op.create_table(
@@ -51,5 +53,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("rate_limit_windows")
+    with op.batch_alter_table("budgets") as batch:
+        batch.drop_column("hard")
     if op.get_context().dialect.name == "postgresql":
         _alter(wide=False)
