@@ -4,8 +4,8 @@ import json
 import sqlite3
 
 from fastapi import APIRouter
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from backend.core import schema
 from backend.core.db import get_engine, read_only
@@ -50,14 +50,26 @@ def _write_probe() -> None:
         conn.execute(text(_UPSERT), {"n": _PROBE, "v": now})
 
 
+def _ping(engine: Engine) -> None:
+    """``SELECT 1``; a pooled connection the server dropped (a restart, a terminated
+    backend) is thrown away by the pool, and one fresh connection is tried before giving up."""
+    for attempt in range(2):
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return
+        except DBAPIError as exc:
+            if attempt or not exc.connection_invalidated:
+                raise
+
+
 @router.get("/readyz")
 def readyz() -> JsonResponse:
     """Ready when the database answers, takes a write, and its schema is at the code's
     migration head."""
     engine = read_only(get_engine())
     try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        _ping(engine)
         current, head = schema.current_revision(engine), schema.head_revision()
     except SQLAlchemyError:
         return JsonResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
