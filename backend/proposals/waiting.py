@@ -44,6 +44,7 @@ class Hub:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+        self._parked = 0
 
     @contextlib.contextmanager
     def subscribe(self, proposal_id: str) -> Iterator[asyncio.Event]:
@@ -70,6 +71,15 @@ class Hub:
     def waiting(self) -> int:
         with self._lock:
             return sum(len(w) for w in self._waiters.values())
+
+    def parked(self, change: int) -> None:
+        """Count the waiters that have read and now wait on their event (no work pending)."""
+        with self._lock:
+            self._parked += change
+
+    def idle(self) -> int:
+        with self._lock:
+            return self._parked
 
     def waited_on(self) -> list[str]:
         with self._lock:
@@ -207,5 +217,9 @@ async def wait_for_decision(
             remaining = deadline - time.monotonic()
             if final or remaining <= 0:
                 return state
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout=remaining)
+            hub.parked(+1)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), timeout=remaining)
+            finally:
+                hub.parked(-1)

@@ -104,7 +104,8 @@ def wait_until(check: Callable[[], bool], seconds: float = 180) -> None:
 
 
 def all_waiting(count: int) -> Callable[[], bool]:
-    return lambda: hub.waiting() >= count
+    """Every waiter has read its proposal once and now waits, with nothing left to do."""
+    return lambda: hub.idle() >= count
 
 
 async def timed(call: Callable[[], Awaitable[httpx.Response]]) -> tuple[httpx.Response, float]:
