@@ -61,8 +61,17 @@ class Crowd:
     async def wait_all(self, client: httpx.AsyncClient, wait: float = 60) -> None:
         async def one(pid: str) -> None:
             url = f"/v1/proposals/{pid}/decision"
+            dropped = 0
             while True:  # as the SDK does: wait again while it is still pending
-                r = await client.get(url, params={"wait": wait}, headers=self.agent.headers)
+                try:
+                    r = await client.get(url, params={"wait": wait}, headers=self.agent.headers)
+                except httpx.TransportError:
+                    # A kept-alive connection the server closed as we reused it (its idle
+                    # timeout): the SDK retries such a GET, and so does the crowd, a few times.
+                    dropped += 1
+                    if dropped > 3:
+                        raise
+                    continue
                 r.raise_for_status()
                 if r.json()["decided"]:
                     self.answers[pid] = r.json()
