@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test lint browser postgres promtool node bench clean
+.PHONY: install demo test lint browser postgres promtool node bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -35,6 +35,11 @@ test: $(STAMP) lint browser postgres promtool node
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose" >&2; exit 1; fi; \
 	exit $$rc
+
+# schemathesis over the whole API, every role, both databases, with many more examples
+# than `make test` runs.
+fuzz: $(STAMP) postgres
+	SIGNOFF_FUZZ_EXAMPLES=$${SIGNOFF_FUZZ_EXAMPLES:-60} $(PY) -m pytest tests/test_fuzz.py -q
 
 bench: $(STAMP)
 	$(PY) bench/ingest.py

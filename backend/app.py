@@ -16,14 +16,15 @@ from backend.api import webhooks as webhook_routes
 from backend.core import gc_tuning, schema
 from backend.core.db import get_engine, is_sqlite
 from backend.core.errors import install_error_handlers
-from backend.core.limits import BodySizeLimit
+from backend.core.limits import BodySizeLimit, RefuseNul
 from backend.core.logging import configure_logging
 from backend.core.metrics import MetricsMiddleware, metrics_endpoint
+from backend.core.ratelimit import AgentRateLimit
 from backend.core.settings import get_settings
 from backend.observability import gauges, tracing
 from backend.observability.tracing import TracingMiddleware
 from backend.proposals.expiry import Sweeper
-from backend.proposals.waiting import PgListener
+from backend.proposals.waiting import PgListener, Poller
 from backend.webhooks.worker import WebhookSettings, WebhookWorker
 
 
@@ -50,6 +51,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     listener = None if is_sqlite(settings.database_url) else PgListener(settings.database_url)
     if listener:
         listener.start()
+    poller = Poller(settings.poll_fallback_seconds)
+    poller.start()
     webhook_settings = WebhookSettings()
     webhook_worker = WebhookWorker(webhook_settings) if webhook_settings.enabled else None
     if webhook_worker:
@@ -62,6 +65,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if webhook_worker:
             webhook_worker.stop()
         sweeper.stop()
+        poller.stop()
         if listener:
             listener.stop()
 
@@ -94,4 +98,7 @@ def create_app() -> FastAPI:
     if traced and not tracing.NATIVE_REQUEST_SPANS:
         app.add_middleware(TracingMiddleware)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RefuseNul)
+    window = settings.agent_rate_window_seconds
+    app.add_middleware(AgentRateLimit, limit=settings.agent_rate_limit, window_seconds=window)
     return app

@@ -4,10 +4,19 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import Field as PydField
-from sqlalchemy import Column, UniqueConstraint
+from sqlalchemy import BigInteger, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from models.common import JSONType, StrictModel, UTCDateTime, utcnow
+from models.common import (
+    INT64_MAX,
+    MAX_COST_USD,
+    MAX_TOKENS,
+    MAX_TOOL_CALLS,
+    JSONType,
+    StrictModel,
+    UTCDateTime,
+    utcnow,
+)
 
 
 class PolicyVersion(SQLModel, table=True):
@@ -33,10 +42,13 @@ class Budget(SQLModel, table=True):
     agent_id: str = Field(foreign_key="agents.id", index=True, max_length=26)
     action_type: str = Field(default="", max_length=100)
     allowed_action_types: list[str] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
-    max_tool_calls_per_task: int | None = None
-    max_tokens_per_task: int | None = None
-    max_proposals_per_day: int | None = None
+    max_tool_calls_per_task: int | None = Field(default=None, sa_type=BigInteger)
+    max_tokens_per_task: int | None = Field(default=None, sa_type=BigInteger)
+    max_proposals_per_day: int | None = Field(default=None, sa_type=BigInteger)
     max_cost_usd_per_day: float | None = None
+    # A hard budget refuses the proposal that would cross it (403 budget_exceeded) instead
+    # of accepting it flagged and tripping the breaker.
+    hard: bool = False
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -48,9 +60,10 @@ class AgentUsage(SQLModel, table=True):
     agent_id: str = Field(primary_key=True, max_length=26)
     day: str = Field(primary_key=True, max_length=10)
     action_type: str = Field(primary_key=True, max_length=100)
-    proposals: int = 0
+    # 64-bit: a busy agent passes 2^31 tokens in a day.
+    proposals: int = Field(default=0, sa_type=BigInteger)
     cost_usd: float = 0.0
-    tokens: int = 0
+    tokens: int = Field(default=0, sa_type=BigInteger)
 
 
 class AgentGuard(SQLModel, table=True):
@@ -111,10 +124,11 @@ class PolicyTest(StrictModel):
 class BudgetSpec(StrictModel):
     action_type: str | None = PydField(default=None, max_length=100)
     allowed_action_types: list[str] | None = PydField(default=None, max_length=100)
-    max_tool_calls_per_task: int | None = PydField(default=None, ge=0)
-    max_tokens_per_task: int | None = PydField(default=None, ge=0)
-    max_proposals_per_day: int | None = PydField(default=None, ge=0)
-    max_cost_usd_per_day: float | None = PydField(default=None, ge=0)
+    max_tool_calls_per_task: int | None = PydField(default=None, ge=0, le=MAX_TOOL_CALLS)
+    max_tokens_per_task: int | None = PydField(default=None, ge=0, le=MAX_TOKENS)
+    max_proposals_per_day: int | None = PydField(default=None, ge=0, le=INT64_MAX)
+    max_cost_usd_per_day: float | None = PydField(default=None, ge=0, le=MAX_COST_USD, allow_inf_nan=False)
+    hard: bool = PydField(default=False, description="Refuse proposals that cross it, instead of flagging.")
 
 
 class BudgetsUpdate(StrictModel):

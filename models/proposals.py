@@ -9,7 +9,16 @@ from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.agents import Dial
-from models.common import JSONType, StrictModel, UTCDateTime, new_id, utcnow
+from models.common import (
+    MAX_COST_USD,
+    MAX_TOKENS,
+    MAX_TOOL_CALLS,
+    JSONType,
+    StrictModel,
+    UTCDateTime,
+    new_id,
+    utcnow,
+)
 
 
 class Status(StrEnum):
@@ -136,9 +145,9 @@ class ProposalContext(StrictModel):
     tool_schema_version: str | None = PydField(default=None, max_length=200)
     trace_id: str | None = PydField(default=None, max_length=200)
     run_id: str | None = PydField(default=None, max_length=200)
-    tokens: int | None = PydField(default=None, ge=0)
-    tool_calls: int | None = PydField(default=None, ge=0)
-    cost_usd: float | None = PydField(default=None, ge=0)
+    tokens: int | None = PydField(default=None, ge=0, le=MAX_TOKENS)
+    tool_calls: int | None = PydField(default=None, ge=0, le=MAX_TOOL_CALLS)
+    cost_usd: float | None = PydField(default=None, ge=0, le=MAX_COST_USD, allow_inf_nan=False)
 
 
 class ProposalCreate(StrictModel):

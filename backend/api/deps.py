@@ -16,6 +16,7 @@ from backend.controls import admission
 from backend.core.db import read_session, write_session
 from backend.core.errors import ApiError
 from backend.core.settings import Settings, get_settings
+from backend.proposals import waiting
 from models.agents import Agent, ApiKey
 
 _HEADERS = {"WWW-Authenticate": 'Bearer realm="signoff"'}
@@ -70,8 +71,11 @@ def _api_key(request: Request) -> str:
     return token
 
 
-def _current_agent(request: Request, session: ReadSessionDep) -> AgentPrincipal:
-    agent, key = keys.authenticate(session, _api_key(request))
+def _current_agent(request: Request) -> AgentPrincipal:
+    """The agent behind the API key, read in a session of its own that is closed before the
+    route runs: a long-polling agent must not hold a connection while it waits."""
+    with read_session() as session:
+        agent, key = keys.authenticate(session, _api_key(request))
     return AgentPrincipal(agent, key)
 
 
@@ -129,14 +133,25 @@ def _auditor(user: Annotated[User, Depends(_current_user)], settings: SettingsDe
     return user
 
 
-def _active_agent(request: Request, session: ReadSessionDep) -> AgentPrincipal:
-    """An agent that is allowed to act now. (Placing a proposal checks this itself, to audit it.)"""
-    principal = _current_agent(request, session)
-    admission.check(session, principal.agent, admission.Asker.agent)
-    return principal
+def _active_agent(request: Request) -> AgentPrincipal:
+    """An agent that is allowed to act now (placing a proposal checks this itself, to audit
+    it), checked in one short session that is closed before the route runs."""
+    token = _api_key(request)
+    with read_session() as session:
+        agent, key = keys.authenticate(session, token)
+        admission.check(session, agent, admission.Asker.agent)
+    return AgentPrincipal(agent, key)
+
+
+async def _waiting_agent(request: Request) -> AgentPrincipal:
+    """An active agent about to long-poll: authenticated with the waiters' share of the
+    pool (``waiting.read_slots``), so that thousands arriving at once cannot drain it."""
+    async with waiting.read_slots():
+        return await run_in_threadpool(_active_agent, request)
 
 
 CurrentAgent = Annotated[AgentPrincipal, Depends(_current_agent)]
+WaitingAgent = Annotated[AgentPrincipal, Depends(_waiting_agent)]
 ActiveAgent = Annotated[AgentPrincipal, Depends(_active_agent)]
 CurrentUser = Annotated[User, Depends(_current_user)]
 CurrentReviewer = Annotated[User, Depends(_reviewer)]
@@ -144,10 +159,10 @@ AdminDep = Annotated[User, Depends(_admin)]
 AuditorDep = Annotated[User, Depends(_auditor)]
 
 
-def _caller(request: Request, session: ReadSessionDep, settings: SettingsDep) -> AgentPrincipal | User:
+def _caller(request: Request, settings: SettingsDep) -> AgentPrincipal | User:
     """An agent (by API key) or a reviewer (by ID token), for endpoints both may read."""
     if _bearer(request).startswith(keys.PREFIX):
-        return _active_agent(request, session)
+        return _active_agent(request)
     return _reviewer(_current_user(request), settings)
 
 

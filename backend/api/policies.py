@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from backend.api.common import ERRORS
 from backend.api.deps import AdminDep, CurrentReviewer, ReadSessionDep, SessionDep
@@ -33,13 +33,15 @@ def list_versions(
     session: ReadSessionDep,
     _user: CurrentReviewer,
     limit: Annotated[int, Query(ge=1, le=policies.MAX_LIMIT)] = 50,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> JsonResponse:
     return JsonResponse(policies.list_versions(session, limit, cursor))
 
 
 @router.get("/versions/{version}", response_model=PolicyPublicVersion, responses=ERRORS)
-def get_version(version: int, session: ReadSessionDep, _user: CurrentReviewer) -> JsonResponse:
+def get_version(
+    version: Annotated[int, Path(ge=1, le=2**31 - 1)], session: ReadSessionDep, _user: CurrentReviewer
+) -> JsonResponse:
     return JsonResponse(policies.get_version(session, version))
 
 

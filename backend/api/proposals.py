@@ -1,22 +1,17 @@
 """The agents' side: place proposals, wait for decisions, report executions."""
 
-import asyncio
-import contextlib
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from backend.api.common import ERRORS, ProposalId
-from backend.api.deps import ActiveAgent, AgentPrincipal, CurrentCaller, PlacingAgent
+from backend.api.deps import ActiveAgent, AgentPrincipal, CurrentCaller, PlacingAgent, WaitingAgent
 from backend.catalog import pii
 from backend.core.responses import JsonResponse
 from backend.core.settings import get_settings
 from backend.observability import tracing
-from backend.proposals import idempotency, outcomes, reading, timeline
+from backend.proposals import idempotency, outcomes, reading, timeline, waiting
 from backend.proposals.placer import Placement, placer
-from backend.proposals.waiting import hub
 from models.proposals import (
     DecisionState,
     ExecutionPublic,
@@ -67,23 +62,15 @@ def get_timeline(proposal_id: ProposalId, caller: CurrentCaller) -> JsonResponse
 @router.get("/{proposal_id}/decision", response_model=DecisionState, responses=ERRORS)
 async def wait_for_decision(
     proposal_id: ProposalId,
-    principal: ActiveAgent,
+    principal: WaitingAgent,
     wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for a decision")] = 0,
 ) -> JsonResponse:
-    """Long-poll: answers as soon as the proposal leaves `pending`, or after `wait` seconds."""
-    settings = get_settings()
-    deadline = time.monotonic() + min(wait, settings.max_wait_seconds)
+    """Long-poll: answers as soon as the proposal leaves `pending`, or after `wait` seconds.
+    No database connection is held while it waits."""
+    wait = min(wait, get_settings().max_wait_seconds)
     agent_id = principal.agent.id
-    with hub.subscribe(proposal_id) as changed:
-        while True:
-            # Clear before reading: a decision committed while we read must still wake us.
-            changed.clear()
-            state, final = await run_in_threadpool(reading.read_decision_state, agent_id, proposal_id)
-            remaining = deadline - time.monotonic()
-            if final or remaining <= 0:
-                return JsonResponse(state)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout=min(remaining, settings.poll_fallback_seconds))
+    state = await waiting.wait_for_decision(agent_id, proposal_id, wait, reading.read_decision_state)
+    return JsonResponse(state)
 
 
 @router.post("/{proposal_id}/execution", status_code=201, response_model=ExecutionPublic, responses=ERRORS)

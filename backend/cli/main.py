@@ -64,6 +64,8 @@ def serve(
     """Run the HTTP API (refuses to start on an out-of-date schema)."""
     import uvicorn
 
+    from backend.core.server import uvicorn_options
+
     guard()
     uvicorn.run(
         "backend.app:create_app",
@@ -74,6 +76,7 @@ def serve(
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=5,
+        **uvicorn_options(),
     )
 
 

@@ -163,6 +163,12 @@ def reset_engine() -> None:
     get_engine.cache_clear()
 
 
+def read_only(engine: Engine) -> Engine:
+    """The engine for reads only: on SQLite it begins with a plain ``BEGIN``, so a read never
+    waits for the write lock."""
+    return engine.execution_options(**{_READ_ONLY: True})
+
+
 def write_session() -> Session:
     return Session(get_engine(), expire_on_commit=False)
 

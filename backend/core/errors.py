@@ -9,9 +9,12 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.core.responses import JsonResponse
+from models.common import UnsafeInput
 
 log = structlog.get_logger()
 
@@ -67,6 +70,15 @@ def error_body(
     return {"error": err}
 
 
+RETRY_AFTER_SECONDS = 2
+
+
+def unavailable() -> JsonResponse:
+    """503 ``service_unavailable`` with ``Retry-After``: the database cannot be reached."""
+    body = error_body(503, "service_unavailable", "The database is unavailable; retry shortly.")
+    return JsonResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 def not_found(what: str, ident: str) -> ApiError:
     return ApiError(404, "resource_missing", f"No {what} with id {ident!r}.", param="id")
 
@@ -80,6 +92,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JsonResponse:
         return JsonResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(UnsafeInput)
+    async def _unsafe(_: Request, exc: UnsafeInput) -> JsonResponse:
+        return JsonResponse(error_body(422, "invalid_value", exc.message, exc.param or None), status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JsonResponse:
@@ -110,6 +126,15 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
+
+    async def _unavailable(request: Request, exc: Exception) -> JsonResponse:
+        # The database is unreachable, out of space or its pool is exhausted: the request
+        # may be retried as it is; nothing it sent was stored.
+        log.warning("database_unavailable", path=request.url.path, error=type(exc).__name__)
+        return unavailable()
+
+    for kind in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(kind, _unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JsonResponse:

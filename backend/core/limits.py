@@ -1,4 +1,5 @@
-"""Refuse request bodies over the size limit before they reach the app (413)."""
+"""Refuse request bodies over the size limit before they reach the app (413), and URLs
+with NUL characters, which no database column can hold (422)."""
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -54,3 +55,22 @@ class BodySizeLimit:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = error_body(413, "request_too_large", f"Request bodies are limited to {self.max_bytes} bytes.")
         await JsonResponse(body, status_code=413, headers={"Connection": "close"})(scope, receive, send)
+
+
+class RefuseNul:
+    """A NUL (``%00``) in the path or query string: 422 before any route reads it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw = scope.get("raw_path") or scope.get("path", "").encode()
+            query = scope.get("query_string", b"")
+            for part, where in ((raw, "path"), (query, "query")):
+                if b"%00" in part or b"\x00" in part:
+                    message = f"The {where} may not contain NUL characters."
+                    body = error_body(422, "invalid_value", message, where)
+                    await JsonResponse(body, status_code=422)(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)

@@ -44,6 +44,18 @@ class Settings(BaseSettings):
     # Long-poll fallback: how often a waiter re-reads the row when no notification arrives
     # (covers several processes on one SQLite file, which have no LISTEN/NOTIFY).
     poll_fallback_seconds: float = 1.0
+    # How many woken long-pollers of one process read their answer at once (the rest queue
+    # in the process, not for a database connection); keep it below the pool's size.
+    wait_read_concurrency: int = Field(default=8, ge=1, le=100)
+    # Per agent API key: at most this many requests per window (0: no limit); see
+    # backend/core/ratelimit.py.
+    agent_rate_limit: int = Field(default=0, ge=0)
+    agent_rate_window_seconds: int = Field(default=1, ge=1, le=3600)
+    # Server limits (backend/core/server.py): request head size, time to receive a whole
+    # request (slow-loris), idle keep-alive.
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    request_read_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+    keep_alive_seconds: int = Field(default=5, ge=1, le=600)
     api_key_days: int = 90
     log_level: str = "INFO"
     # /metrics: open when unset; otherwise callers need `Authorization: Bearer <this token>`.

@@ -80,8 +80,13 @@ class Prepared:
     evidence: list[dict[str, Any]]
     audit_evidence: list[dict[str, Any]]
     payload_sha256: str
-    invalid: ApiError | None = None
+    invalid: Exception | None = None
     verdict: gate.GateOutcome | None = None
+
+    @classmethod
+    def failed(cls, config: Configuration, error: Exception) -> "Prepared":
+        """An item whose preparation raised: its answer is ``error``, after admission."""
+        return cls(config, context={}, evidence=[], audit_evidence=[], payload_sha256="", invalid=error)
 
     @classmethod
     def of(cls, body: ProposalCreate, config: Configuration) -> "Prepared":
@@ -165,12 +170,18 @@ class Batch:
         key: str | None,
         prep: Prepared,
         traceparent: str | None = None,
-    ) -> Placed:
+    ) -> Placed | ApiError:
         action_type, grant, verdict = prep.config.action_type, prep.config.grant, prep.verdict
         assert action_type is not None and grant is not None and verdict is not None
         context = prep.context
         account = self._ledgers[agent.id]
-        flags = account.charge(action_type, context, prep.config.has_budgets)
+        try:
+            flags = account.charge(action_type, context, prep.config.has_budgets)
+        except ApiError as refused:  # a hard budget: refused, audited like any refusal
+            data = {"code": refused.code, "action_type": action_type.name, **refused.extra}
+            actor = f"agent:{agent.id}"
+            audit.record(self.session, actor, AuditAction.PROPOSAL_REFUSED, actor, data)
+            return refused
         flags += account.record_outcome(verdict.outcome)
         eval_tag = eval_runs.match_run(self.session, agent.id, context)
         if eval_tag is not None:
@@ -192,6 +203,7 @@ class Batch:
             Proposal.model_construct(**row),
             decisions=[Decision.model_construct(**decision)] if decision else [],
             agent_name=agent.name,
+            approvals_required=action_type.approvals_required,
         )
         return Placed(201, view)
 

@@ -21,8 +21,9 @@ proposal's refusal never affects another in the same batch. In two phases:
    and guards, the effective mode, the rows and the audit events; then one commit.
 """
 
+import structlog
 from sqlalchemy import bindparam, exists, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError, StatementError
 from sqlmodel import Session
 
 from backend.agents import keys
@@ -42,6 +43,8 @@ from models.policies import Budget, PolicyVersion
 from models.system import SystemFlag
 
 __all__ = ["Placed", "Placement", "place_batch"]
+
+log = structlog.get_logger()
 
 # Phase 1 reads what placing needs of the batch's agents in one statement, whatever the
 # number of agents: each agent with whether it has budgets (most have none, which spares
@@ -89,6 +92,15 @@ def place_batch(items: list[Placement]) -> list[Placed | Exception]:
             # A concurrent transaction (another replica) committed one of our keys first;
             # running the batch again replays its answer for that item.
             conflict = exc
+        except (OperationalError, InterfaceError):
+            raise  # the database is unreachable: every item's answer is the same 503
+        except Exception as exc:
+            # Something in one item that validation did not catch (a value the database or
+            # the encoder refuses): place each alone, so that only that item fails.
+            if len(items) == 1:
+                return [_refused(exc)]
+            log.warning("placement_batch_split", size=len(items), error=type(exc).__name__)
+            return [_alone(item) for item in items]
     assert conflict is not None
     if len(items) > 1:
         return [_alone(item) for item in items]
@@ -100,8 +112,21 @@ def place_batch(items: list[Placement]) -> list[Placed | Exception]:
 def _alone(item: Placement) -> Placed | Exception:
     try:
         return place_batch([item])[0]
+    except (OperationalError, InterfaceError):
+        raise
     except Exception as exc:
         return exc
+
+
+def _refused(exc: Exception) -> Exception:
+    """A proposal that failed alone: a value the database or the JSON encoder refused is
+    the caller's (422); anything else stays a server error, logged."""
+    cause = exc.orig if isinstance(exc, StatementError) else exc
+    if isinstance(exc, DataError) or isinstance(cause, ValueError | TypeError | OverflowError):
+        log.warning("proposal_refused_by_storage", error=type(exc).__name__)
+        return ApiError(422, "invalid_value", "The proposal holds a value that cannot be stored.")
+    log.error("proposal_failed", error=type(exc).__name__, exc_info=exc)
+    return exc
 
 
 # --- phase 1: no write lock ------------------------------------------------------------
@@ -135,10 +160,13 @@ def _prepare(items: list[Placement]) -> tuple[list[Prepared], bool]:
         agent, has_budgets = agents.get(item.agent_id, (None, False))
         grant = grants.get((item.agent_id, item.body.action_type))
         config = Configuration(agent, grant, known.get(item.body.action_type), has_budgets)
-        with tracing.span("policy.judge", parent=tracing.context_of(item.traceparent)) as span:
-            prep = _judge(item, config, policies, granted.get(item.agent_id, []))
-            if prep.verdict is not None:
-                tracing.annotate(span, tracing.verdict_attributes(prep.verdict))
+        try:
+            with tracing.span("policy.judge", parent=tracing.context_of(item.traceparent)) as span:
+                prep = _judge(item, config, policies, granted.get(item.agent_id, []))
+                if prep.verdict is not None:
+                    tracing.annotate(span, tracing.verdict_attributes(prep.verdict))
+        except Exception as exc:  # this item's own trouble, answered after admission
+            prep = Prepared.failed(config, _refused(exc))
         prepared.append(prep)
     return prepared, hooks_live
 
@@ -163,7 +191,7 @@ def _judge(
 # --- phase 2: one write transaction ----------------------------------------------------
 
 
-def _write(items: list[Placement], prepared: list[Prepared], hooks_live: bool) -> list[Placed | ApiError]:
+def _write(items: list[Placement], prepared: list[Prepared], hooks_live: bool) -> list[Placed | Exception]:
     with transaction() as session:
         if not hooks_live:
             webhook_events.none_live(session)
@@ -205,7 +233,7 @@ def _open(session: Session, items: list[Placement], prepared: list[Prepared]) ->
     return batch
 
 
-def _one(batch: Batch, item: Placement, prep: Prepared) -> Placed | ApiError:
+def _one(batch: Batch, item: Placement, prep: Prepared) -> Placed | Exception:
     agent = batch.agents.get(item.agent_id)
     if agent is None:
         return keys.invalid_key()
@@ -222,6 +250,8 @@ def _one(batch: Batch, item: Placement, prep: Prepared) -> Placed | ApiError:
         if earlier is not None:
             return earlier
     placed = batch.place(agent, item.body, item.idempotency_key, prep, item.traceparent)
+    if isinstance(placed, ApiError):
+        return placed
     if item.idempotency_key is not None:
         batch.remember(item.agent_id, item.idempotency_key, item.request_hash, placed)
     return placed

@@ -97,6 +97,7 @@ def test_daily_proposal_and_cost_budgets(api: httpx.Client, db: Database, admin:
             "max_tokens_per_task": None,
             "max_proposals_per_day": 2,
             "max_cost_usd_per_day": 1.0,
+            "hard": False,
         }
     ]
 

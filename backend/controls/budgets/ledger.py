@@ -27,6 +27,7 @@ from backend.controls.budgets.limits import (
     crossed,
     spike_in,
 )
+from backend.core.errors import ApiError
 from models.action_types import ActionType
 from models.agents import Agent
 from models.common import utcnow
@@ -120,6 +121,10 @@ class Ledger:
             self._write_usage(day, action_type.name, 1, cost, tokens)
             for budget in self._budgets_for(action_type.name):
                 for name in crossed(self._session, budget, self.agent.id, day, action_type.name, context):
+                    if budget.hard:
+                        # Refused: its share comes off the day's usage again, nothing trips.
+                        self._write_usage(day, action_type.name, -1, -cost, -tokens)
+                        raise budget_refusal(name)
                     flag = f"budget_exceeded:{name}"
                     if flag not in flags:
                         flags.append(flag)
@@ -175,6 +180,12 @@ class Ledger:
             params = {"agent_id": self.agent.id, "any_type": "", "action_type": action_type}
             self._budgets[action_type] = list(self._session.execute(self._hot.budgets, params).scalars())
         return self._budgets[action_type]
+
+
+def budget_refusal(limit: str) -> ApiError:
+    return ApiError(
+        403, "budget_exceeded", f"This proposal would cross a hard budget ({limit}).", extra={"limit": limit}
+    )
 
 
 def _charge(proposals: int, cost: float, tokens: int) -> dict[str, Any]:

@@ -24,6 +24,7 @@ def _public(row: Budget) -> dict[str, Any]:
         "max_tokens_per_task": row.max_tokens_per_task,
         "max_proposals_per_day": row.max_proposals_per_day,
         "max_cost_usd_per_day": row.max_cost_usd_per_day,
+        "hard": row.hard,
     }
 
 
