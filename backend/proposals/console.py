@@ -1,5 +1,6 @@
 """Small read models the review console needs beyond the queue: counts and an agent's record."""
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -7,9 +8,15 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from backend.agents import lookup
+from backend.auth.oidc import User
+from backend.catalog import action_types
+from backend.controls.policy import gate
+from backend.proposals.lookup import load as lookup_proposal
 from backend.proposals.views import proposal_summary
+from models.agents import Agent
 from models.common import utcnow
-from models.proposals import Proposal, Status
+from models.policies import PolicyVersion
+from models.proposals import Decision, Proposal, Status
 
 # "Close to expiry" in the queue: the reviewer should pick these first.
 SOON = timedelta(hours=1)
@@ -58,6 +65,15 @@ def agent_history(session: Session, agent_ref: str) -> dict[str, Any]:
         .order_by(Proposal.decided_at.desc())  # type: ignore[union-attr]
         .limit(HISTORY_ITEMS)
     ).all()
+    # What was actually approved: a reviewer's edit, when there was one (the console shows the
+    # amount paid, not the amount the agent first asked for).
+    edits = {
+        d.proposal_id: d.edited_payload
+        for d in session.exec(
+            select(Decision).where(Decision.proposal_id.in_([p.id for p in decided]))  # type: ignore[attr-defined]
+        ).all()
+        if d.edited_payload
+    }
     return {
         "agent_id": agent.id,
         "agent_name": agent.name,
@@ -65,5 +81,35 @@ def agent_history(session: Session, agent_ref: str) -> dict[str, Any]:
         "breaker_tripped_at": agent.breaker_tripped_at,
         "window": WINDOW,
         "counts": {status: int(n) for status, n in rows},
-        "recent": [proposal_summary(p, agent.name) for p in decided],
+        "recent": [{**proposal_summary(p, agent.name), "final_payload": edits.get(p.id)} for p in decided],
     }
+
+
+_GROUP_REF = re.compile(r'Group::"((?:[^"\\]|\\.)*)"')
+
+
+def approval_rights(session: Session, proposal_id: str, user: User) -> dict[str, Any]:
+    """May this reviewer approve this proposal, and which groups may: so the console can say so
+    before the click instead of after it.
+
+    The answer is the policy gate's own (``gate.judge_approval``), asked once for the caller and
+    once for each group the current policy text or the action type names; the decision itself
+    is judged again when it is made, so this is advice, never a grant.
+    """
+    proposal = lookup_proposal(session, proposal_id)
+    action_type = action_types.require(session, proposal.action_type)
+    agent = session.get(Agent, proposal.agent_id)
+    assert agent is not None
+    mine = gate.judge_approval(session, user, agent, action_type, proposal.payload, proposal.context)
+    policies = gate.compiled(session)
+    row = session.get(PolicyVersion, policies.version) if policies and policies.version else None
+    candidates = set(_GROUP_REF.findall(row.text)) if row is not None else set()
+    if action_type.approver_role:
+        candidates.add(action_type.approver_role)
+    groups = []
+    for group in sorted(candidates):
+        probe = User(sub=f"group:{group}", email=None, name=None, groups=(group,))
+        probed = gate.judge_approval(session, probe, agent, action_type, proposal.payload, proposal.context)
+        if probed.allowed:
+            groups.append(group)
+    return {"approve": mine.allowed, "policy_ids": mine.policy_ids, "approver_groups": groups}
