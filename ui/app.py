@@ -39,9 +39,7 @@ def build_navigation(signed_in: bool = True) -> st.navigation:
     manage: list[st.Page] = []
     if mine & {REVIEWER, ADMIN}:
         review += [
-            st.Page(
-                PAGES / "queue.py", title="Queue", icon=":material/inbox:", url_path="queue", default=True
-            ),
+            st.Page(PAGES / "queue.py", title="Queue", icon=":material/inbox:", url_path="queue"),
             st.Page(PAGES / "review.py", title="Review", icon=":material/fact_check:", url_path="review"),
             st.Page(PAGES / "rejections.py", title="Decided", icon=":material/block:", url_path="decided"),
             st.Page(PAGES / "metrics.py", title="Metrics", icon=":material/monitoring:", url_path="metrics"),
@@ -58,12 +56,20 @@ def build_navigation(signed_in: bool = True) -> st.navigation:
                 title="Audit",
                 icon=":material/receipt_long:",
                 url_path="audit",
-                default=not review,
             )
         )
     sections = {k: v for k, v in {"Review": review, "Manage": manage}.items() if v}
     if not sections:
         sections = {"": [st.Page(no_role, title="No access", url_path="no-access")]}
+    # The default page answers "/" only (Streamlit ignores a default page's url_path), so it is a
+    # hidden one that moves on to the person's first page: then /queue and /audit both bookmark.
+    first = next(iter(sections.values()))[0]
+
+    def home() -> None:
+        st.switch_page(first)
+
+    landing = st.Page(home, title="Signoff", url_path="home", default=True, visibility="hidden")
+    sections = {k: (v if n else [landing, *v]) for n, (k, v) in enumerate(sections.items())}
     return st.navigation(sections, position="sidebar" if signed_in else "hidden")
 
 

@@ -29,14 +29,11 @@ def key_facts(payload: dict[str, Any], schema: dict[str, Any]) -> None:
     """Amount and who it is for, large, next to the summary."""
     amount = next((k for k in payload if "amount" in k), None)
     who = next((k for k in payload if k.startswith("customer")), None)
-    cols = st.columns(3)
+    cols = st.columns(2)
     if amount:
         cols[0].metric(label(amount, schema), format_value(payload, amount, payload[amount]))
     if who:
         cols[1].metric(label(who, schema), show_bidi(str(payload[who])))
-    order = next((k for k in payload if k.startswith("order")), None)
-    if order:
-        cols[2].metric(label(order, schema), show_bidi(str(payload[order])))
 
 
 def approvals_line(p: dict[str, Any]) -> None:

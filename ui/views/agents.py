@@ -37,14 +37,14 @@ def confirm_kill_switch(engage: bool) -> None:
         st.rerun()
 
 
-def forget_dial_choice(key: str) -> None:
+def forget_dial_choice(key: str, old: str) -> None:
     """Escape or the close button: the select goes back to the dial as it stands."""
-    st.session_state.pop(key, None)
-    st.session_state["dial_gen"] = st.session_state.get("dial_gen", 0) + 1
+    st.session_state[key] = old
+    st.session_state.pop("dial_reason", None)
 
 
 def confirm_dial(agent: dict[str, Any], action_type: str, old: str, new: str, key: str) -> None:
-    @st.dialog("Change the dial", on_dismiss=lambda: forget_dial_choice(key))
+    @st.dialog("Change the dial", on_dismiss=lambda: forget_dial_choice(key, old))
     def dialog() -> None:
         st.text(f"{agent['name']}: {action_type} from {old} to {new}")
         reason = st.text_input("Reason (required, audited)", key="dial_reason")
@@ -67,11 +67,10 @@ def confirm_dial(agent: dict[str, Any], action_type: str, old: str, new: str, ke
 def dials(agent: dict[str, Any]) -> None:
     st.subheader("Dials")
     tripped = bool(agent.get("breaker_tripped_at"))
-    gen = st.session_state.get("dial_gen", 0)
     for grant in agent["grants"]:
         a, b, c = st.columns([2, 3, 3])
         a.text(grant["action_type"])
-        key = f"dial_{agent['id']}_{grant['action_type']}_{gen}"
+        key = f"dial_{agent['id']}_{grant['action_type']}"
         new = b.selectbox(
             "mode", MODES, index=MODES.index(grant["dial"]), key=key, label_visibility="collapsed"
         )

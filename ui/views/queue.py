@@ -177,7 +177,7 @@ def _counts(kind: str | None) -> dict[str, Any] | None:
 def shortcuts() -> None:
     st.table(
         {
-            "key": ["j / k", "o", "r", "a", "x", "n", "i"],
+            "key": ["j / k", "o", "n", "a", "x", "n", "i"],
             "does": [
                 "next / previous row",
                 "open the highlighted case",
@@ -193,13 +193,13 @@ def shortcuts() -> None:
 
 bar = st.container(horizontal=True)
 if bar.button(
-    "Review next (r)", type="primary", icon=":material/play_arrow:", key="review_next", shortcut="r"
+    "Review next (n)", type="primary", icon=":material/play_arrow:", key="review_next", shortcut="n"
 ):
     st.session_state["current"] = None
     st.switch_page("views/review.py")
 bar.button("Down (j)", key="q_down", shortcut="j", on_click=move, args=(1,), type="tertiary")
 bar.button("Up (k)", key="q_up", shortcut="k", on_click=move, args=(-1,), type="tertiary")
 bar.button("Open (o)", key="q_enter", shortcut="o", on_click=open_focused, type="tertiary")
-if bar.button("Shortcuts (?)", key="q_help", shortcut="?", type="tertiary"):
+if bar.button("Shortcuts (h)", key="q_help", shortcut="h", type="tertiary"):
     shortcuts()
 queue_table()
