@@ -40,7 +40,10 @@ def settle(page: object) -> None:
     page.wait_for_selector(  # type: ignore[attr-defined]
         "[data-testid='stStatusWidget']", state="detached", timeout=60_000
     )
-    page.wait_for_timeout(600)  # type: ignore[attr-defined]
+    page.wait_for_selector(  # type: ignore[attr-defined]
+        "[data-testid='stSkeleton']", state="detached", timeout=60_000
+    )
+    page.wait_for_timeout(2500)  # tables and charts draw after the run ends
 
 
 def main() -> None:
@@ -60,7 +63,13 @@ def main() -> None:
             for name in pages:
                 for width, height in SIZES:
                     page.set_viewport_size({"width": width, "height": height})
-                    page.goto(f"{args.ui}/{name}")
+                    if name == "review":
+                        # The most urgent case of all, whether or not this role may approve it.
+                        page.goto(f"{args.ui}/queue?view=all")
+                        settle(page)
+                        page.locator("[class*='st-key-open_'] button").first.click()
+                    else:
+                        page.goto(f"{args.ui}/{name}")
                     settle(page)
                     path = out / f"{name}-{role}-{width}.png"
                     page.screenshot(path=str(path))

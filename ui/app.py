@@ -15,7 +15,7 @@ if str(HERE.parent) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from ui import client  # noqa: E402
+from ui import client, style  # noqa: E402
 from ui.common import ADMIN, AUDITOR, REVIEWER, error, login_notice, release_claim, roles  # noqa: E402
 from ui.state import case_to_reopen  # noqa: E402
 
@@ -90,6 +90,7 @@ def sidebar() -> None:
 
 
 def main() -> None:
+    style.apply()
     if not st.user.is_logged_in:
         build_navigation(signed_in=False)
         login_screen()

@@ -122,7 +122,11 @@ def test_thirty_skips_never_empty_the_queue(
         _urgent(api, bot, 120.0 + n, 2 + n, summary=f"Refund number {n:02d}")
     login(page, console.url, oidc.issuer, LEAD)
     page.goto(f"{console.url}/review")
-    page.get_by_role("heading", name="Proposed action").wait_for()
+    try:
+        page.get_by_role("heading", name="Proposed action").wait_for()
+    except Exception:
+        page.screenshot(path="test-artifacts/skips.png")
+        raise
     seen: list[str] = []
     for _ in range(30):
         here = _case_in_url(page)

@@ -64,7 +64,12 @@ def by_day(series: list[dict]) -> None:
             .mark_line(point=True)
             .encode(
                 x=alt.X("yearmonthdate(day):T", title="day"),
-                y=alt.Y("approval_rate:Q", title="approval rate", axis=alt.Axis(format="%")),
+                y=alt.Y(
+                    "approval_rate:Q",
+                    title="approval rate",
+                    axis=alt.Axis(format=".0%"),
+                    scale=alt.Scale(domain=[0, 1]),
+                ),
                 color=alt.Color("series:N", title="agent · action"),
                 tooltip=["series", alt.Tooltip("approval_rate:Q", format=".0%"), "proposals"],
             )

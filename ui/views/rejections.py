@@ -40,24 +40,23 @@ items: list[dict[str, Any]] = page["items"]
 if not items:
     st.info("Nothing here with these filters.")
     st.stop()
-st.dataframe(
-    pd.DataFrame(
-        [
-            {
-                "Summary": i["summary"],
-                "Amount": _amount(i.get("payload") or {}),
-                "Action": i["action_type"],
-                "Agent": i.get("agent_name") or i["agent_id"],
-                "Reviewer": (i.get("decided_by_name") or i.get("reviewer_name") or ""),
-                "Status": i["status"],
-                "Due": local_time(i.get("expires_at")),
-            }
-            for i in items
-        ]
-    ),
-    hide_index=True,
-    width="stretch",
+rows = pd.DataFrame(
+    [
+        {
+            "Summary": i["summary"],
+            "Amount": _amount(i.get("payload") or {}),
+            "Action": i["action_type"],
+            "Agent": i.get("agent_name") or i["agent_id"],
+            "Reviewer": i.get("reviewer_name") or "",
+            "Status": i["status"],
+            "Due": local_time(i.get("expires_at")),
+        }
+        for i in items
+    ]
 )
+if not rows["Reviewer"].any():
+    rows = rows.drop(columns=["Reviewer"])  # older servers' queue rows do not name the reviewer
+st.dataframe(rows, hide_index=True, width="stretch")
 by_id = {i["id"]: i for i in items}
 pid = st.selectbox(
     "Open",

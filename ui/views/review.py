@@ -255,6 +255,8 @@ if not pid:
     if waiting:
         st.info(f"Nothing new to review: you skipped {waiting} case(s).", icon=":material/done_all:")
         st.button("Show the skipped cases again", on_click=on_unskip, key="unskip", type="primary")
+    elif others:
+        st.info("Nothing left that you can decide.", icon=":material/done_all:")
     else:
         st.success("Nothing left that you can decide.", icon=":material/done_all:")
     if others:
