@@ -8,7 +8,7 @@ _CSS = """
 [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
 /* The review header (summary, amount, Approve/Skip) stays in view while the evidence scrolls. */
 .st-key-case_header {
-  position: sticky; top: 0.5rem; z-index: 50;
+  position: sticky; top: 3.75rem; z-index: 50;
   background: var(--st-background-color, #fff);
 }
 /* Queue rows: tight, each row one line, the summary button left-aligned like text. */
