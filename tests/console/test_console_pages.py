@@ -186,7 +186,7 @@ def test_admin_sets_a_budget_and_resets_the_tripped_breaker(
     page.reload()
     page.get_by_role("heading", name="Budgets").wait_for()
     pick(page, "agent_pick", bot.name)
-    page.get_by_text("over its budget: proposals per day").first.wait_for()
+    page.locator("[data-testid='stAlert']", has_text="over its budget: proposals per day").wait_for()
     page.get_by_text("Used today: 2 proposals").wait_for()
     page.locator(f".st-key-breaker_reason_{bot.id} input").fill("Budget was a test; back to normal")
     button(page, "breaker_reset").click()

@@ -233,8 +233,11 @@ def on_unskip() -> None:
 
 # --- which case ----------------------------------------------------------------------
 
-if "id" in st.query_params and st.query_params["id"] != st.session_state.get("current"):
-    open_case(st.query_params["id"])
+# A link or a reload brings its own id; an id this page wrote itself is only the URL keeping up
+# (after a decision or a skip the new case is already `current`, the URL still the old one).
+asked = st.query_params.get("id")
+if asked and asked != st.session_state.get("url_case"):
+    open_case(asked)
 if "current" not in st.session_state or st.session_state.get("current") is None:
     st.session_state["current"] = next_item()
 pid = st.session_state.get("current")
@@ -249,6 +252,7 @@ if shown and shown["pid"] in (pid, "") and shown["kind"] == "success":
 
 if not pid:
     st.query_params.pop("id", None)
+    st.session_state["url_case"] = None
     st.title("Review")
     waiting = len(skipped())
     others = st.session_state.get("not_mine", 0)
@@ -263,6 +267,7 @@ if not pid:
         st.caption(f"{others} other case(s) wait for reviewers with the right to approve them.")
     st.stop()
 st.query_params["id"] = pid  # the case is in the URL: shareable, and survives a reload
+st.session_state["url_case"] = pid
 
 try:
     p = client.get(f"/v1/proposals/{pid}")
