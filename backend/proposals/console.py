@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 from backend.agents import lookup
 from backend.auth.oidc import User
 from backend.catalog import action_types
+from backend.controls import admission, kill_switch
 from backend.controls.policy import gate
 from backend.proposals.lookup import load as lookup_proposal
 from backend.proposals.views import proposal_summary
@@ -101,6 +102,8 @@ def approval_rights(session: Session, proposal_id: str, user: User) -> dict[str,
     agent = session.get(Agent, proposal.agent_id)
     assert agent is not None
     mine = gate.judge_approval(session, user, agent, action_type, proposal.payload, proposal.context)
+    # A suspended agent or an engaged kill switch stops every approval, whoever asks.
+    refusal = admission.refusal(agent, kill_switch.engaged(session), admission.Asker.reviewer)
     policies = gate.compiled(session)
     row = session.get(PolicyVersion, policies.version) if policies and policies.version else None
     candidates = set(_GROUP_REF.findall(row.text)) if row is not None else set()
@@ -112,4 +115,9 @@ def approval_rights(session: Session, proposal_id: str, user: User) -> dict[str,
         probed = gate.judge_approval(session, probe, agent, action_type, proposal.payload, proposal.context)
         if probed.allowed:
             groups.append(group)
-    return {"approve": mine.allowed, "policy_ids": mine.policy_ids, "approver_groups": groups}
+    return {
+        "approve": mine.allowed and refusal is None,
+        "blocked": None if refusal is None else refusal.message,
+        "policy_ids": mine.policy_ids,
+        "approver_groups": groups,
+    }

@@ -236,8 +236,8 @@ def test_admin_turns_a_dial_and_suspends_an_agent(
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "agent_suspended"
     # Its pending proposal can no longer be approved, and the page says why.
     _open(page, console, pending["id"])
-    _button(page, "approve").click()
     page.get_by_text("The agent is suspended; its proposals cannot be approved.").wait_for()
+    assert _button(page, "approve").is_disabled()  # said before the click, not after
     assert "Traceback" not in page.inner_text("body")
     assert _state(api, pending["id"], admin)["status"] == "pending"
 

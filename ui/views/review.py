@@ -353,6 +353,8 @@ if not pending:
     st.info(f"This case is {p['status']}; nothing left to decide.", icon=":material/info:")
 elif held_by_other:
     st.warning(md_escape(show_bidi(held_by_other)), icon=":material/lock:")
+elif not can_approve and (rights or {}).get("blocked"):
+    st.warning(md_escape(str(rights["blocked"])), icon=":material/block:")
 elif not can_approve:
     groups = ", ".join((rights or {}).get("approver_groups") or [])
     who = f"Reviewers in {groups} can approve it." if groups else "No reviewer group can approve it now."
