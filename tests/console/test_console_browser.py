@@ -24,10 +24,6 @@ pytestmark = pytest.mark.browser
 TRAP = "127.0.0.1:9"
 
 
-def _for_docs(db: Database) -> bool:
-    return db.kind == "sqlite"
-
-
 def _open(page: Any, console: Console, pid: str) -> None:
     page.goto(f"{console.url}/review?id={pid}")
     page.get_by_text("Proposed action").wait_for()
@@ -51,8 +47,6 @@ def test_lead_approves_rejects_and_edits_with_a_diff(
     assert page.get_by_role("link", name="Agents").count() == 0
     page.locator("[class*='st-key-open_'] button").first.wait_for()
     screenshot(page, f"queue-{db.kind}", False)
-    if _for_docs(db):
-        screenshot(page, "queue", True)
 
     _open(page, console, first["id"])
     page.get_by_text("My blender arrived cracked").wait_for()
@@ -60,8 +54,6 @@ def test_lead_approves_rejects_and_edits_with_a_diff(
     claim = wait_until(lambda: _state(api, first["id"], lead)["claim"], what="claim on open")
     assert claim["by"] == "lead"
     screenshot(page, f"review-{db.kind}", False)
-    if _for_docs(db):
-        screenshot(page, "review", True)
     _button(page, "approve").click()
     done = wait_until(
         lambda: _state(api, first["id"], lead)["status"] == "approved" and True, what="approval"
@@ -94,8 +86,6 @@ def test_lead_approves_rejects_and_edits_with_a_diff(
     assert "- Amount (USD): 180.00 USD" in diff.inner_text()
     page.locator(f".st-key-edit_reason_{third['id']} input").fill("Partial refund agreed")
     screenshot(page, f"edit-diff-{db.kind}", False)
-    if _for_docs(db):
-        screenshot(page, "edit-diff", True)
     _button(page, "approve_edit").click()
     wait_until(lambda: _state(api, third["id"], lead)["status"] == "approved", what="edited approval")
     edited = _state(api, third["id"], lead)["decisions"][0]
@@ -200,8 +190,6 @@ def test_admin_turns_a_dial_and_suspends_an_agent(
     wait_until(lambda: shown.input_value() == "draft", what="the select back on the applied dial")
     assert api.get(f"/v1/agents/{bot.id}", headers=admin).json()["grants"][0]["dial"] == "draft"
     screenshot(page, f"agents-{db.kind}", False)
-    if _for_docs(db):
-        screenshot(page, "agents", True)
 
     # A new key is shown once, then only its prefix; revoking it takes effect at once.
     _button(page, "key_create").click()

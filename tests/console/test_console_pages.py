@@ -53,8 +53,6 @@ def test_admin_edits_a_policy_sees_the_error_line_dry_runs_and_saves(
         page.get_by_text(f"Version {base['version']} by user:ada").wait_for()
         page.get_by_text("agents-execute-refunds-up-to-100-usd").first.wait_for()
         screenshot(page, f"policies-{db.kind}", False)
-        if db.kind == "sqlite":
-            screenshot(page, "policies", True)
 
         page.get_by_role("tab", name="Edit and dry-run").click()
         pick(page, "dry_agent", agent.name)
