@@ -14,7 +14,8 @@ from ui.common import format_value, md_escape, parse_ts, show_bidi, time_left
 from ui.state import action_types
 
 REFRESH_SECONDS = 15
-PAGE_SIZE = 50
+# A screenful: each row is a few elements, and 25 draw in about half the time of 50.
+PAGE_SIZE = 25
 VIEWS = {
     "decidable": "Cases I can decide",
     "mine": "Assigned to me",
@@ -77,7 +78,7 @@ def _flags(item: dict[str, Any]) -> str:
     return " · ".join(marks)
 
 
-WIDTHS = [1.1, 5, 1.6, 1.1, 1.6, 2.2]
+WIDTHS = [1.1, 5.6, 1.6, 2.4, 2.2]
 
 
 def _row(n: int, item: dict[str, Any], focus: int) -> None:
@@ -96,9 +97,10 @@ def _row(n: int, item: dict[str, Any], focus: int) -> None:
             width="stretch",
         )
         cols[2].text(format_value(payload, amount, payload[amount]) if amount else "")
-        cols[3].text(item["action_type"])
-        cols[4].text(show_bidi(item.get("agent_name") or item["agent_id"]))
-        cols[5].markdown(_flags(item))
+        cols[3].text(show_bidi(f"{item['action_type']} · {item.get('agent_name') or item['agent_id']}"))
+        flags = _flags(item)
+        if flags:
+            cols[4].markdown(flags)
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
@@ -138,7 +140,7 @@ def _queue_table() -> None:
         st.info("Nothing waiting here. New cases appear on their own.", icon=":material/done_all:")
     else:
         titles = st.columns(WIDTHS)
-        for col, name in zip(titles, ["Due", "Summary", "Amount", "Action", "Agent", "Flags"], strict=True):
+        for col, name in zip(titles, ["Due", "Summary", "Amount", "Action · agent", "Flags"], strict=True):
             col.caption(name)
         for n, item in enumerate(items):
             _row(n, item, focus)
