@@ -15,10 +15,12 @@ if str(HERE.parent) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from ui import client  # noqa: E402
-from ui.common import ADMIN, AUDITOR, REVIEWER, error, expired_notice, release_claim, roles  # noqa: E402
+from ui import client, style  # noqa: E402
+from ui.common import ADMIN, AUDITOR, REVIEWER, error, login_notice, release_claim, roles  # noqa: E402
+from ui.state import case_to_reopen  # noqa: E402
 
-PAGES = HERE / "pages"
+# Not `pages/`: Streamlit would list that folder's raw file names in the sidebar on first load.
+PAGES = HERE / "views"
 
 st.set_page_config(page_title="Signoff", page_icon=":material/verified_user:", layout="wide")
 
@@ -29,15 +31,15 @@ def login_screen() -> None:
     st.button("Log in", type="primary", on_click=st.login, icon=":material/login:")
 
 
-def build_navigation() -> st.navigation:
-    mine = roles()
+def build_navigation(signed_in: bool = True) -> st.navigation:
+    # Signed out, every page is known (so a bookmarked /queue shows the login, not "Page not
+    # found") and the login screen is drawn in its place.
+    mine = roles() if signed_in else {REVIEWER, ADMIN, AUDITOR}
     review: list[st.Page] = []
     manage: list[st.Page] = []
     if mine & {REVIEWER, ADMIN}:
         review += [
-            st.Page(
-                PAGES / "queue.py", title="Queue", icon=":material/inbox:", url_path="queue", default=True
-            ),
+            st.Page(PAGES / "queue.py", title="Queue", icon=":material/inbox:", url_path="queue"),
             st.Page(PAGES / "review.py", title="Review", icon=":material/fact_check:", url_path="review"),
             st.Page(PAGES / "rejections.py", title="Decided", icon=":material/block:", url_path="decided"),
             st.Page(PAGES / "metrics.py", title="Metrics", icon=":material/monitoring:", url_path="metrics"),
@@ -55,13 +57,21 @@ def build_navigation() -> st.navigation:
                 title="Audit",
                 icon=":material/receipt_long:",
                 url_path="audit",
-                default=not review,
             )
         )
     sections = {k: v for k, v in {"Review": review, "Manage": manage}.items() if v}
     if not sections:
         sections = {"": [st.Page(no_role, title="No access", url_path="no-access")]}
-    return st.navigation(sections)
+    # The default page answers "/" only (Streamlit ignores a default page's url_path), so it is a
+    # hidden one that moves on to the person's first page: then /queue and /audit both bookmark.
+    first = next(iter(sections.values()))[0]
+
+    def home() -> None:
+        st.switch_page(first)
+
+    landing = st.Page(home, title="Signoff", url_path="home", default=True, visibility="hidden")
+    sections = {k: (v if n else [landing, *v]) for n, (k, v) in enumerate(sections.items())}
+    return st.navigation(sections, position="sidebar" if signed_in else "hidden")
 
 
 def no_role() -> None:
@@ -81,18 +91,25 @@ def sidebar() -> None:
 
 
 def main() -> None:
+    style.apply()
     if not st.user.is_logged_in:
+        build_navigation(signed_in=False)
         login_screen()
         return
     nav = build_navigation()
     sidebar()
+    reopen = case_to_reopen()
+    if reopen:
+        # Back from "Log in again": the case that was open when the session ran out.
+        st.session_state["current"] = reopen
+        st.switch_page(str(PAGES / "review.py"))
     if nav.url_path != "review":
         # Leaving the review screen gives the item back to the queue.
         release_claim()
     try:
         nav.run()
-    except client.SessionExpired:
-        expired_notice()
+    except (client.SessionExpired, client.LoginRefused) as problem:
+        login_notice(problem)
     except client.NotAvailable:
         st.info("This part of Signoff is not available on this server yet.", icon=":material/construction:")
     except client.ApiProblem as problem:

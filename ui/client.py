@@ -4,6 +4,8 @@ The backend is the judge of what a person may do; this module only carries their
 turns the standard error shape into exceptions the pages (and `ui/app.py`) show calmly.
 """
 
+import hashlib
+import json
 import os
 from typing import Any
 
@@ -14,11 +16,19 @@ _TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 
 
 class ApiProblem(Exception):
-    """The backend said no (4xx/5xx) in its `{"error": {...}}` shape."""
+    """The backend said no (4xx/5xx) in its `{"error": {...}}` shape.
 
-    def __init__(self, status: int, code: str, message: str, param: str | None = None, **extra: Any) -> None:
+    Whatever else the error object carries (even fields named `status`, `type` or `code`) goes
+    into `extra` as one dict, never as keyword arguments, so no body can break the constructor.
+    """
+
+    def __init__(
+        self, status: int, code: str, message: str, param: Any = None, extra: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
-        self.status, self.code, self.message, self.param, self.extra = status, code, message, param, extra
+        self.status, self.code, self.message = int(status), str(code), str(message)
+        self.param = None if param is None else str(param)
+        self.extra: dict[str, Any] = dict(extra or {})
 
 
 class SessionExpired(ApiProblem):
@@ -66,20 +76,41 @@ def _access_token() -> dict[str, str]:
     return {"X-Signoff-Access-Token": str(token)} if token else {}
 
 
+class LoginRefused(ApiProblem):
+    """A 401 other than an expired token (wrong audience, unknown issuer...): the problem's own
+    message is shown, with a button to log in again."""
+
+
 def _problem(response: httpx.Response) -> ApiProblem:
     try:
-        err = response.json().get("error") or {}
+        body = response.json()
     except ValueError:
+        body = None
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict):
         err = {}
     code = str(err.get("code") or "http_error")
     message = str(err.get("message") or f"The server answered {response.status_code}.")
-    extra = {k: v for k, v in err.items() if k not in ("code", "message", "param", "type")}
+    extra = {k: v for k, v in err.items() if k not in ("code", "message", "param")}
     status = response.status_code
     if status == 401:
-        return SessionExpired(status, code, message, err.get("param"), **extra)
+        # Only an expired token means "your session expired"; other refusals say what they are.
+        kind = SessionExpired if code in EXPIRED_CODES else LoginRefused
+        return kind(status, code, message, err.get("param"), extra)
     if (status == 404 and code == "not_found") or status == 405:
-        return NotAvailable(status, code, message, err.get("param"), **extra)
-    return ApiProblem(status, code, message, err.get("param"), **extra)
+        return NotAvailable(status, code, message, err.get("param"), extra)
+    return ApiProblem(status, code, message, err.get("param"), extra)
+
+
+# `token_expired` is the expiry code; `no_token` is the console's own (a session without one).
+EXPIRED_CODES = frozenset({"token_expired", "no_token"})
+
+
+def canonical_sha256(payload: Any) -> str:
+    """Hex SHA-256 of the payload as canonical JSON (keys sorted, "," and ":", UTF-8, no ASCII
+    escaping): the backend's `payload_sha256`, computed here when an older server omits it."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def request(method: str, path: str, **kwargs: Any) -> Any:

@@ -55,6 +55,14 @@ def error(problem: client.ApiProblem) -> None:
     st.error(md_escape(problem.message), icon=":material/error:")
 
 
+def reason_label(code: str, kind: dict[str, Any] | None = None) -> str:
+    """A reason code's label from its action type, else the code in plain words."""
+    for c in (kind or {}).get("reason_codes") or []:
+        if c.get("code") == code and c.get("label"):
+            return str(c["label"])
+    return code.replace("_", " ").capitalize()
+
+
 def parse_ts(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -106,18 +114,54 @@ def unavailable(what: str) -> None:
     st.info(f"{what} is not available on this server yet.", icon=":material/construction:")
 
 
-def expired_notice() -> None:
-    st.warning("Your session expired. Log in again to continue.", icon=":material/schedule:")
-    st.button("Log in again", type="primary", on_click=st.logout, key="login_again")
-
-
 def guarded(render: Any) -> None:
     """Run `render()` and show API problems calmly: for fragments, whose reruns skip ui/app.py."""
     try:
         render()
-    except client.SessionExpired:
-        expired_notice()
+    except (client.SessionExpired, client.LoginRefused) as problem:
+        login_notice(problem)
     except client.NotAvailable:
         unavailable("This part of Signoff")
     except client.ApiProblem as problem:
         error(problem)
+
+
+# Words a field name is made of, as a person would say them (`amount_usd` -> "Amount (USD)").
+_WORDS = {"id": "", "usd": "(USD)", "eur": "(EUR)", "url": "URL", "uri": "URI", "sub": "user"}
+
+
+def label(field: str, schema: dict[str, Any] | None = None) -> str:
+    """A field's label: the schema's `title`, else the field name in plain words."""
+    spec = ((schema or {}).get("properties") or {}).get(field) or {}
+    if isinstance(spec, dict) and spec.get("title"):
+        return str(spec["title"])
+    words = [_WORDS.get(w, w) for w in field.split("_")]
+    text = " ".join(w for w in words if w) or field
+    return text[:1].upper() + text[1:]
+
+
+def local_time(value: str | None, seconds: bool = False) -> str:
+    """An API timestamp in the viewer's time zone (the browser's, as Streamlit reports it)."""
+    at = parse_ts(value)
+    if at is None:
+        return "-"
+    tz = None
+    with contextlib.suppress(Exception):
+        from zoneinfo import ZoneInfo
+
+        name = st.context.timezone
+        tz = ZoneInfo(name) if name else None
+    shown = at.astimezone(tz) if tz else at.astimezone()
+    return shown.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def login_notice(problem: client.ApiProblem) -> None:
+    """A refused login says what the server said; only an expired token says "expired"."""
+    if isinstance(problem, client.LoginRefused):
+        st.error(md_escape(f"The server refused your login: {problem.message}"), icon=":material/lock:")
+    else:
+        st.warning("Your session expired. Log in again to continue.", icon=":material/schedule:")
+    # Straight to the provider (no end-session page); ui/app.py reopens the case afterwards.
+    from ui.state import login_again
+
+    st.button("Log in again", type="primary", on_click=login_again, key="login_again")

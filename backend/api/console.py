@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from backend.api.common import ERRORS
+from backend.api.common import ERRORS, ProposalId
 from backend.api.deps import CurrentReviewer, ReadSessionDep
 from backend.catalog import pii
 from backend.core.responses import JsonResponse
@@ -30,3 +30,10 @@ def agent_history(
     """Counts by status and the latest decided proposals of one agent (id or name), for reviewers."""
     data: dict[str, Any] = console.agent_history(session, agent_ref, pii.may_unmask(user.groups))
     return JsonResponse(data)
+
+
+@router.get("/v1/proposals/{proposal_id}/approval-rights", responses=ERRORS)
+def approval_rights(proposal_id: ProposalId, session: ReadSessionDep, user: CurrentReviewer) -> JsonResponse:
+    """Whether the caller may approve this proposal and which groups may (advice for the console;
+    the decision is judged again when made)."""
+    return JsonResponse(console.approval_rights(session, proposal_id, user))

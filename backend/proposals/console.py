@@ -1,5 +1,6 @@
 """Small read models the review console needs beyond the queue: counts and an agent's record."""
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -7,8 +8,15 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from backend.agents import lookup
+from backend.auth.oidc import User
+from backend.catalog import action_types
+from backend.controls import admission, kill_switch
+from backend.controls.policy import gate
 from backend.proposals import queue
+from backend.proposals.lookup import load as lookup_proposal
+from models.agents import Agent
 from models.common import utcnow
+from models.policies import PolicyVersion
 from models.proposals import Proposal, Status
 
 # "Close to expiry" in the queue: the reviewer should pick these first.
@@ -65,5 +73,43 @@ def agent_history(session: Session, agent_ref: str, unmask: bool = True) -> dict
         "breaker_tripped_at": agent.breaker_tripped_at,
         "window": WINDOW,
         "counts": {status: int(n) for status, n in rows},
-        "recent": queue.summaries(session, decided, unmask),
+        # final_payload: what was approved when an approver edited it (the amount paid).
+        "recent": queue.summaries(session, decided, unmask, final_payload=True),
+    }
+
+
+_GROUP_REF = re.compile(r'Group::"((?:[^"\\]|\\.)*)"')
+
+
+def approval_rights(session: Session, proposal_id: str, user: User) -> dict[str, Any]:
+    """May this reviewer approve this proposal, and which groups may: so the console can say so
+    before the click instead of after it.
+
+    The answer is the policy gate's own (``gate.judge_approval``), asked once for the caller and
+    once for each group the current policy text or the action type names; the decision itself
+    is judged again when it is made, so this is advice, never a grant.
+    """
+    proposal = lookup_proposal(session, proposal_id)
+    action_type = action_types.require(session, proposal.action_type)
+    agent = session.get(Agent, proposal.agent_id)
+    assert agent is not None
+    mine = gate.judge_approval(session, user, agent, action_type, proposal.payload, proposal.context)
+    # A suspended agent or an engaged kill switch stops every approval, whoever asks.
+    refusal = admission.refusal(agent, kill_switch.engaged(session), admission.Asker.reviewer)
+    policies = gate.compiled(session)
+    row = session.get(PolicyVersion, policies.version) if policies and policies.version else None
+    candidates = set(_GROUP_REF.findall(row.text)) if row is not None else set()
+    if action_type.approver_role:
+        candidates.add(action_type.approver_role)
+    groups = []
+    for group in sorted(candidates):
+        probe = User(sub=f"group:{group}", email=None, name=None, groups=(group,))
+        probed = gate.judge_approval(session, probe, agent, action_type, proposal.payload, proposal.context)
+        if probed.allowed:
+            groups.append(group)
+    return {
+        "approve": mine.allowed and refusal is None,
+        "blocked": None if refusal is None else refusal.message,
+        "policy_ids": mine.policy_ids,
+        "approver_groups": groups,
     }

@@ -162,8 +162,11 @@ def _decidable(session: Session, rows: list[Proposal], user: User) -> list[Propo
     return keep
 
 
-def summaries(session: Session, rows: Sequence[Proposal], unmask: bool) -> list[dict[str, Any]]:
-    """Queue rows as a reader sees them: agent names, quorum progress, masking."""
+def summaries(
+    session: Session, rows: Sequence[Proposal], unmask: bool, *, final_payload: bool = False
+) -> list[dict[str, Any]]:
+    """Queue rows as a reader sees them: agent names, quorum progress, masking; with
+    ``final_payload``, also what was approved when an approver edited it (masked alike)."""
     names = _agent_names(session, {r.agent_id for r in rows})
     types = _action_types(session, {r.action_type for r in rows})
     now = utcnow()
@@ -176,16 +179,17 @@ def summaries(session: Session, rows: Sequence[Proposal], unmask: bool) -> list[
         if policy_may_raise and r.approvals_required is None and action_type is not None:
             required = quorum.required(session, r, action_type, session.get(Agent, r.agent_id))
         schema = None if unmask or action_type is None else action_type.payload_schema
-        items.append(
-            proposal_summary(
-                r,
-                names.get(r.agent_id),
-                now,
-                approvals_required=required,
-                mask_schema=schema,
-                effective_payload=edited.get(r.id),
-            )
+        item = proposal_summary(
+            r,
+            names.get(r.agent_id),
+            now,
+            approvals_required=required,
+            mask_schema=schema,
+            effective_payload=edited.get(r.id),
         )
+        if final_payload:
+            item["final_payload"] = pii.masked(edited.get(r.id), schema)
+        items.append(item)
     return items
 
 

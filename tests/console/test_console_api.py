@@ -58,3 +58,36 @@ def test_console_reads_need_a_reviewer(api: httpx.Client, agent: AgentCreds) -> 
 def test_unknown_agent_history_is_404(api: httpx.Client, lead: dict[str, str]) -> None:
     r = api.get("/v1/agents/no-such-agent/history", headers=lead)
     assert r.status_code == 404 and r.json()["error"]["code"] == "resource_missing"
+
+
+def test_approval_rights_follow_the_policy_and_the_agent(
+    api: httpx.Client, lead: dict[str, str], reviewer: dict[str, str], admin: dict[str, str]
+) -> None:
+    bot = make_agent()
+    pid = api.post("/v1/proposals", json=refund_proposal(150.0), headers=bot.headers).json()["id"]
+    theirs = api.get(f"/v1/proposals/{pid}/approval-rights", headers=lead).json()
+    hers = api.get(f"/v1/proposals/{pid}/approval-rights", headers=reviewer).json()
+    assert theirs["approve"] is True and theirs["blocked"] is None
+    assert hers["approve"] is False and hers["approver_groups"] == ["support_refunds"]
+    # The advice matches what deciding does.
+    refused = api.post(f"/v1/proposals/{pid}/decisions", json={"verdict": "approve"}, headers=reviewer)
+    assert refused.status_code == 403
+    api.post(f"/v1/agents/{bot.id}/suspend", json={"reason": "test"}, headers=admin).raise_for_status()
+    blocked = api.get(f"/v1/proposals/{pid}/approval-rights", headers=lead).json()
+    assert blocked["approve"] is False and "suspended" in blocked["blocked"]
+    assert api.get("/v1/proposals/nope/approval-rights", headers=lead).status_code in (404, 422)
+
+
+def test_history_shows_the_amount_actually_approved(
+    api: httpx.Client, agent: AgentCreds, lead: dict[str, str]
+) -> None:
+    pid = api.post("/v1/proposals", json=refund_proposal(399.0), headers=agent.headers).json()["id"]
+    edited = {**api.get(f"/v1/proposals/{pid}", headers=lead).json()["payload"], "amount_usd": 150.0}
+    api.post(
+        f"/v1/proposals/{pid}/decisions",
+        json={"verdict": "approve", "edited_payload": edited, "comment": "partial"},
+        headers=lead,
+    ).raise_for_status()
+    recent = api.get(f"/v1/agents/{agent.id}/history", headers=lead).json()["recent"]
+    mine = next(r for r in recent if r["id"] == pid)
+    assert mine["payload"]["amount_usd"] == 399.0 and mine["final_payload"]["amount_usd"] == 150.0

@@ -14,20 +14,23 @@ import streamlit as st
 from ui import client
 from ui.common import unavailable
 
-COLUMNS = (
-    "agent_name",
-    "action_type",
-    "proposals",
-    "approved",
-    "rejected",
-    "approval_rate",
-    "rejection_rate",
-    "escalation_rate",
-    "time_to_decision_p50_s",
-    "time_to_decision_p95_s",
-    "policy_violations",
-    "scenario_pass_rate",
-)
+# The summary's fields as a person reads them, in this order.
+COLUMNS = {
+    "agent_name": "Agent",
+    "action_type": "Action",
+    "proposals": "Proposals",
+    "approved": "Approved",
+    "rejected": "Rejected",
+    "approval_rate": "Approval rate",
+    "rejection_rate": "Rejection rate",
+    "escalation_rate": "Escalated",
+    "time_to_decision_p50_s": "Median time to decision (s)",
+    "time_to_decision_p95_s": "95th percentile time to decision (s)",
+    "policy_violations": "Policy violations",
+    "scenario_pass_rate": "Scenario pass rate",
+}
+# Counts are whole numbers: an axis that ticks 0.5 proposals reads as a bug.
+COUNT_AXIS = alt.Axis(format="d", tickMinStep=1)
 
 
 def by_day(series: list[dict]) -> None:
@@ -45,7 +48,7 @@ def by_day(series: list[dict]) -> None:
             .mark_bar()
             .encode(
                 x=alt.X("yearmonthdate(day):T", title="day"),
-                y=alt.Y("sum(n):Q", title="proposals"),
+                y=alt.Y("sum(n):Q", title="proposals", axis=COUNT_AXIS),
                 color=alt.Color(
                     "verdict:N",
                     scale=alt.Scale(domain=["approved", "rejected"], range=["#2e7d32", "#c62828"]),
@@ -62,7 +65,12 @@ def by_day(series: list[dict]) -> None:
             .mark_line(point=True)
             .encode(
                 x=alt.X("yearmonthdate(day):T", title="day"),
-                y=alt.Y("approval_rate:Q", title="approval rate", axis=alt.Axis(format="%")),
+                y=alt.Y(
+                    "approval_rate:Q",
+                    title="approval rate",
+                    axis=alt.Axis(format=".0%"),
+                    scale=alt.Scale(domain=[0, 1]),
+                ),
                 color=alt.Color("series:N", title="agent · action"),
                 tooltip=["series", alt.Tooltip("approval_rate:Q", format=".0%"), "proposals"],
             )
@@ -174,7 +182,7 @@ def pass_rates(summary: list[dict]) -> None:
 
 def reasons_chart(summary: list[dict]) -> None:
     rows = [
-        {"agent": row["agent_name"], "reason": code, "count": n}
+        {"agent": row["agent_name"], "reason": code.replace("_", " ").capitalize(), "count": n}
         for row in summary
         for code, n in (row.get("rejections_by_reason") or {}).items()
     ]
@@ -187,7 +195,7 @@ def reasons_chart(summary: list[dict]) -> None:
         .mark_bar()
         .encode(
             y=alt.Y("reason:N", sort="-x", title=None),
-            x=alt.X("sum(count):Q", title="rejections"),
+            x=alt.X("sum(count):Q", title="rejections", axis=COUNT_AXIS),
             color=alt.Color("agent:N"),
             tooltip=["agent", "reason", "count"],
         )
@@ -221,16 +229,15 @@ if series:
 pass_rates(summary)
 reasons_chart(summary)
 st.subheader("Per agent and action type")
+shown = frame[[c for c in COLUMNS if c in frame]].rename(columns=COLUMNS)
+percent = st.column_config.NumberColumn(format="percent")
 st.dataframe(
-    frame[[c for c in COLUMNS if c in frame]],
+    shown,
     hide_index=True,
     width="stretch",
     column_config={
-        "approval_rate": st.column_config.NumberColumn(format="percent"),
-        "rejection_rate": st.column_config.NumberColumn(format="percent"),
-        "escalation_rate": st.column_config.NumberColumn(format="percent"),
-        "scenario_pass_rate": st.column_config.NumberColumn(format="percent"),
-        "time_to_decision_p50_s": st.column_config.NumberColumn("p50 to decision (s)", format="%.1f"),
-        "time_to_decision_p95_s": st.column_config.NumberColumn("p95 to decision (s)", format="%.1f"),
+        **{COLUMNS[c]: percent for c in COLUMNS if c.endswith("_rate")},
+        COLUMNS["time_to_decision_p50_s"]: st.column_config.NumberColumn(format="%.1f"),
+        COLUMNS["time_to_decision_p95_s"]: st.column_config.NumberColumn(format="%.1f"),
     },
 )

@@ -6,12 +6,19 @@ import pandas as pd
 import streamlit as st
 
 from ui import client
-from ui.common import error, md_escape, show_bidi, unavailable
-from ui.review_parts import action_table, evidence
+from ui.common import error, format_value, local_time, md_escape, show_bidi, unavailable
+from ui.review_parts import action_table, decisions, evidence
 from ui.state import action_types
 
 STATUSES = ["rejected", "approved", "executed", "failed", "expired", "cancelled", "observed"]
 SEVERITIES = [None, "low", "medium", "high", "critical"]
+
+
+
+def _amount(payload: dict[str, Any]) -> str:
+    field = next((k for k in payload if "amount" in k), None)
+    return format_value(payload, field, payload[field]) if field else ""
+
 
 st.title("Decided")
 types = action_types()
@@ -33,22 +40,23 @@ items: list[dict[str, Any]] = page["items"]
 if not items:
     st.info("Nothing here with these filters.")
     st.stop()
-st.dataframe(
-    pd.DataFrame(
-        [
-            {
-                "summary": i["summary"],
-                "action": i["action_type"],
-                "agent": i.get("agent_name") or i["agent_id"],
-                "status": i["status"],
-                "id": i["id"],
-            }
-            for i in items
-        ]
-    ),
-    hide_index=True,
-    width="stretch",
+rows = pd.DataFrame(
+    [
+        {
+            "Summary": i["summary"],
+            "Amount": _amount(i.get("payload") or {}),
+            "Action": i["action_type"],
+            "Agent": i.get("agent_name") or i["agent_id"],
+            "Reviewer": i.get("reviewer_name") or "",
+            "Status": i["status"],
+            "Due": local_time(i.get("expires_at")),
+        }
+        for i in items
+    ]
 )
+if not rows["Reviewer"].any():
+    rows = rows.drop(columns=["Reviewer"])  # older servers' queue rows do not name the reviewer
+st.dataframe(rows, hide_index=True, width="stretch")
 by_id = {i["id"]: i for i in items}
 pid = st.selectbox(
     "Open",
@@ -65,16 +73,7 @@ with left:
     evidence(p.get("evidence") or [], pid)
 with right:
     st.subheader("Decisions")
-    for d in p.get("decisions") or []:
-        who = d.get("reviewer_name") or d.get("reviewer_sub") or d.get("decided_by")
-        st.text(show_bidi(f"{d['verdict']} by {who} at {d['created_at'][:19]}"))
-        if d.get("reason_codes"):
-            st.text("reasons: " + ", ".join(d["reason_codes"]))
-        if d.get("comment"):
-            st.text(show_bidi(d["comment"]))
-        if d.get("edited_payload"):
-            st.caption("Edited payload")
-            st.json(d["edited_payload"])
+    decisions(p, types.get(p["action_type"], {}))
     st.subheader("Annotations")
     try:
         notes = client.get(f"/v1/proposals/{pid}/annotations")["items"]
