@@ -40,6 +40,8 @@ class ActionType(SQLModel, table=True):
         default_factory=list, sa_column=Column(JSONType, nullable=False)
     )
     executor_webhook: str | None = None
+    # What of an executor's answer the agent may see (JSON Schema); None: nothing.
+    result_schema: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -52,6 +54,7 @@ class ActionTypeUpdate(StrictModel):
     default_expiry_seconds: int = PydField(default=24 * 3600, ge=60, le=30 * 24 * 3600)
     reason_codes: list[ReasonCode] = PydField(default_factory=list, max_length=100)
     executor_webhook: str | None = PydField(default=None, max_length=2000)
+    result_schema: dict[str, Any] | None = None
 
 
 class ActionTypePublic(SQLModel):
@@ -65,4 +68,5 @@ class ActionTypePublic(SQLModel):
     default_expiry_seconds: int
     reason_codes: list[ReasonCode]
     executor_webhook: str | None
+    result_schema: dict[str, Any] | None = None
     updated_at: datetime

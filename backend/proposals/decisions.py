@@ -17,7 +17,7 @@ from backend.controls import admission
 from backend.controls.policy import gate
 from backend.core.db import transaction
 from backend.core.errors import ApiError
-from backend.proposals import transitions
+from backend.proposals import receipts, transitions
 from backend.proposals.lookup import load
 from backend.proposals.reading import still_pending
 from models.agents import Agent
@@ -72,6 +72,12 @@ def decide(proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]
                 )
             allowed_version, policy_ids = verdict.version, verdict.policy_ids
         now = utcnow()
+        receipt = None
+        if body.verdict == Verdict.approve:
+            # Signed now, over the payload being approved (issue 14's quorum passes every approver).
+            receipt = receipts.issue(
+                proposal.id, proposal.action_type, final_payload, [user.sub], allowed_version, now
+            )
         decision = Decision(
             proposal_id=proposal.id,
             verdict=body.verdict.value,
@@ -102,12 +108,15 @@ def decide(proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]
                 "policy_version": allowed_version,
                 "policy_ids": policy_ids,
                 "reviewer": {"sub": user.sub, "email": user.email, "groups": list(user.groups)},
+                **({"receipt": receipt.audit_data()} if receipt else {}),
             },
             at=now,
         ):
             session.rollback()
             raise transitions.already_decided(load(session, proposal_id))
         session.add(decision)
+        if receipt is not None:
+            receipts.add(session, receipt)
         session.flush()
         return DecisionPublic.model_validate(decision, from_attributes=True).model_dump(mode="json")
 

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from backend.core.db import read_session, transaction
 from backend.core.errors import ApiError
-from backend.proposals import transitions
+from backend.proposals import receipts, transitions
 from backend.proposals.lookup import load, load_for_agent
 from backend.proposals.views import proposal_public
 from models.agents import Agent
@@ -20,6 +20,8 @@ from models.common import utcnow
 from models.proposals import Decision, DecisionPublic, DecisionState, Execution, Proposal, Status, Verdict
 
 _T = TypeVar("_T")
+# Statuses in which a proposal has been approved, so has a receipt.
+_RECEIPTED = frozenset({Status.approved, Status.executed, Status.failed})
 
 
 def expire_if_due(session: Session, proposal: Proposal) -> bool:
@@ -88,8 +90,13 @@ def decision_state(session: Session, proposal: Proposal) -> dict[str, Any]:
         select(Decision).where(Decision.proposal_id == proposal.id).order_by(Decision.created_at.desc())  # type: ignore[union-attr]
     ).first()
     payload = proposal.payload
-    if decision is not None and decision.verdict == Verdict.approve and decision.edited_payload:
-        payload = decision.edited_payload
+    receipt = None
+    if decision is not None and decision.verdict == Verdict.approve:
+        if decision.edited_payload:
+            payload = decision.edited_payload
+        if proposal.status in _RECEIPTED:
+            found = receipts.for_proposal(session, proposal.id)
+            receipt = found.token if found else None
     return DecisionState(
         proposal_id=proposal.id,
         status=proposal.status,
@@ -98,6 +105,7 @@ def decision_state(session: Session, proposal: Proposal) -> dict[str, Any]:
         decision=DecisionPublic.model_validate(decision, from_attributes=True) if decision else None,
         payload=payload,
         expires_at=proposal.expires_at,
+        receipt=receipt,
     ).model_dump(mode="json")
 
 
