@@ -79,6 +79,13 @@ def put(session: Session, name: str, spec: ActionTypeUpdate, actor: str) -> Acti
         raise ApiError(
             422, "invalid_schema", f"payload_schema: {exc.message}", param="payload_schema"
         ) from exc
+    if spec.result_schema is not None:
+        try:
+            Draft202012Validator.check_schema(spec.result_schema)
+        except SchemaError as exc:
+            raise ApiError(
+                422, "invalid_schema", f"result_schema: {exc.message}", param="result_schema"
+            ) from exc
     codes = [c.code for c in spec.reason_codes]
     if len(codes) != len(set(codes)):
         raise ApiError(422, "duplicate_reason_code", "Reason codes must be unique.", param="reason_codes")

@@ -7,6 +7,10 @@ from contextlib import contextmanager
 from tests.support.databases import Database
 
 CLIENT_ID = "signoff-test"
+# The test webhook receivers (tests/support/webhook_receiver.py) listen on loopback, which
+# webhooks may not reach by default (backend/webhooks/targets.py): the test servers
+# allow-list exactly that address, nothing else internal.
+WEBHOOK_RECEIVERS = "127.0.0.1"
 
 
 def server_env(db: Database, issuer: str, **extra: str) -> dict[str, str]:
@@ -20,6 +24,7 @@ def server_env(db: Database, issuer: str, **extra: str) -> dict[str, str]:
         "SIGNOFF_WEBHOOK_BACKOFF_SECONDS": "0.1",
         "SIGNOFF_WEBHOOK_TIMEOUT_SECONDS": "1",
         "SIGNOFF_WEBHOOK_POLL_SECONDS": "0.2",
+        "SIGNOFF_WEBHOOK_ALLOWLIST": WEBHOOK_RECEIVERS,
         **extra,
     }
 
