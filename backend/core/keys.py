@@ -16,12 +16,14 @@ that made them, so retired keys keep verifying what they made.
 import base64
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import structlog
 from cryptography.fernet import Fernet, MultiFernet
+from joserfc.errors import SecurityWarning
 from joserfc.jwk import KeySet, OKPKey
 
 from backend.core.settings import Settings, get_settings
@@ -122,6 +124,9 @@ def new_audit_secret() -> bytes:
 
 
 def load(settings: Settings) -> Keys:
+    # The contract names the JWS algorithm "EdDSA" (RFC 8037); joserfc warns that RFC 9864
+    # prefers "Ed25519". Same signature; the warning says nothing the operator can act on.
+    warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
     base = Path(settings.key_dir)
     signing = _ed25519(
         _material(settings.signing_key, settings.signing_key_file, base / "signing.pem", new_signing_pem())
