@@ -18,9 +18,11 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from psycopg.types.json import set_json_loads
 from sqlalchemy import Connection, select, text
 from sqlmodel import Session
 
@@ -34,18 +36,6 @@ from models.audit import AuditCheckpoint, AuditEvent, AuditHead, AuditVerificati
 from models.proposals import Decision, Execution, Proposal
 
 _BATCH = 20_000
-_COLUMNS = (
-    AuditEvent.seq,
-    AuditEvent.id,
-    AuditEvent.at,
-    AuditEvent.actor,
-    AuditEvent.action,
-    AuditEvent.subject,
-    AuditEvent.data,
-    AuditEvent.prev_hash,
-    AuditEvent.hash,
-    AuditEvent.mac,
-)
 _CROSS_CHECKED = {
     "proposal.created",
     "proposal.decided",
@@ -61,18 +51,38 @@ class Discrepancy(Exception):
         self.reason, self.first_bad = reason, first_bad
 
 
-def _rows(conn: Connection, after: int, until: int | None = None) -> Iterator[Any]:
-    """Events after seq `after`, in chain order, in large keyset batches (tuples, no ORM)."""
-    last = after
-    while True:
-        query = select(*_COLUMNS).where(AuditEvent.seq > last)  # type: ignore[arg-type,operator]
-        if until is not None:
-            query = query.where(AuditEvent.seq <= until)  # type: ignore[arg-type,operator]
-        rows = conn.execute(query.order_by(AuditEvent.seq).limit(_BATCH)).all()  # type: ignore[arg-type]
-        if not rows:
-            return
-        yield from rows
-        last = rows[-1][0]
+_SELECT = "SELECT seq, id, at, actor, action, subject, data, prev_hash, hash, mac FROM audit_events"
+
+
+def _sqlite_time(at: str) -> str:
+    """A time SQLAlchemy did not write (another client's format): parsed the slow way."""
+    parsed = datetime.fromisoformat(at)
+    return canonical_at(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+
+
+def _rows(conn: Connection, after: int) -> Iterator[tuple[Any, ...]]:
+    """Events after seq `after`, in chain order, straight off the driver's cursor: millions
+    of rows are walked, and SQLAlchemy's per-value processing would be most of the time.
+    Each row comes with its time already in the hashed form (``canonical_at``)."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    if is_sqlite(str(conn.engine.url)):
+        cur = driver.cursor()
+        cur.execute(f"{_SELECT} WHERE seq > ? ORDER BY seq", (after,))
+        loads = orjson.loads
+        while rows := cur.fetchmany(_BATCH):
+            for seq, ident, at, actor, action, subject, data, prev, digest, mac in rows:
+                # Stored as "YYYY-MM-DD HH:MM:SS.ffffff" (UTC, always with microseconds).
+                when = at.replace(" ", "T") + "Z" if len(at) == 26 else _sqlite_time(at)
+                yield seq, ident, when, actor, action, subject, loads(data), prev, digest, mac
+        cur.close()
+        return
+    with driver.cursor(name="signoff_audit_verify") as cur:  # server-side: memory stays flat
+        set_json_loads(orjson.loads, cur)
+        cur.itersize = _BATCH
+        cur.execute(f"{_SELECT} WHERE seq > %s ORDER BY seq", (after,))
+        for seq, ident, at, actor, action, subject, data, prev, digest, mac in cur:
+            yield seq, ident, canonical_at(at), actor, action, subject, data, prev, digest, mac
 
 
 def _mac_ok(keys: Keys, mac: str | None, message: bytes) -> bool:
@@ -103,8 +113,11 @@ class _Walk:
     def run(self, rows: Iterable[Any]) -> None:
         prev, expected, facts = self.prev, self.seq + 1, self.facts
         mac_keys, keyed, unkeyed, checked = self.keys.mac_keys, self.keyed, self.unkeyed, self.checked
-        sha256, dumps, digest_of, compare = hashlib.sha256, orjson.dumps, hmac.digest, hmac.compare_digest
+        sha256, dumps, compare = hashlib.sha256, orjson.dumps, hmac.compare_digest
+        # One keyed HMAC per key, copied per event: cheaper than keying a new one each time.
+        keyed_macs = {kid: hmac.new(key, digestmod=hashlib.sha256) for kid, key in mac_keys.items()}
         for seq, ident, at, actor, action, subject, data, prev_hash, digest, mac in rows:
+            self.checked = checked  # kept current: a discrepancy reports how far the walk got
             if seq != expected:
                 raise Discrepancy(f"event {ident}: sequence gap, expected {expected}, found {seq}", ident)
             if prev_hash != prev:
@@ -114,7 +127,7 @@ class _Walk:
             body = {
                 "seq": seq,
                 "id": ident,
-                "at": canonical_at(at),
+                "at": at,
                 "actor": actor,
                 "action": action,
                 "subject": subject,
@@ -126,8 +139,14 @@ class _Walk:
                 )
             if mac:
                 kid, _, value = mac.partition(":")
-                key = mac_keys.get(kid)
-                if key is None or not compare(digest_of(key, digest.encode(), "sha256").hex(), value):
+                base = keyed_macs.get(kid)
+                if base is None:
+                    ok = False
+                else:
+                    h = base.copy()
+                    h.update(digest.encode())
+                    ok = compare(h.hexdigest(), value)
+                if not ok:
                     raise Discrepancy(
                         f"event {ident} (seq {seq}): MAC does not match; not written with the audit key",
                         ident,
