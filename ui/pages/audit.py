@@ -9,14 +9,21 @@ from ui import client
 
 st.title("Audit")
 verify = client.get("/v1/audit/verify")
+# Incremental: from the latest signed checkpoint (the full walk is `signoff audit verify --full`).
+checkpoint = verify.get("checkpoint")
+since = (
+    f" (checked {verify.get('checked', 0):,} since the signed checkpoint at event {checkpoint['seq']:,}, "
+    f"{checkpoint['at'][:19].replace('T', ' ')} UTC)"
+    if checkpoint
+    else ""
+)
 if verify["ok"]:
-    st.success(f"Chain verified: {verify['events']:,} events, no broken link.", icon=":material/verified:")
-else:
-    st.error(
-        f"Chain broken at event {verify.get('first_bad')} after {verify['events']:,} events: "
-        f"{verify.get('reason')}",
-        icon=":material/gpp_bad:",
+    st.success(
+        f"Chain verified: {verify['events']:,} events, no broken link{since}.", icon=":material/verified:"
     )
+else:
+    st.text(f"Chain broken at {verify.get('first_bad')}: {verify.get('reason')}")  # plain text: untrusted
+    st.error(f"Chain broken after {verify['events']:,} events{since}.", icon=":material/gpp_bad:")
 
 c1, c2, c3 = st.columns(3)
 subject = c1.text_input("Subject", placeholder="proposal:01H...", key="a_subject")
