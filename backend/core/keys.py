@@ -31,7 +31,7 @@ from backend.core.settings import Settings, get_settings
 log = structlog.get_logger()
 
 
-class KeyError_(RuntimeError):
+class KeyConfigError(RuntimeError):
     """A configured key cannot be read or is not the kind expected."""
 
 
@@ -61,11 +61,16 @@ def _public_jwk(key: OKPKey, kid: str) -> dict[str, object]:
 def _generated(path: Path, make: bytes) -> bytes:
     """Read `path`, or create it with `make` (0600) if absent; several processes starting at
     once agree on whichever wrote first."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return path.read_bytes()
+    except OSError as exc:
+        raise KeyConfigError(
+            f"No key is configured and {path} cannot be created ({exc.strerror}): set the key "
+            "or its file in the settings (docs/operations.md, Keys)."
+        ) from None
     with os.fdopen(fd, "wb") as f:
         f.write(make)
     log.warning("key_generated", path=str(path))
@@ -79,7 +84,7 @@ def _material(inline: str | None, file: str | None, default: Path, make: bytes) 
         try:
             return Path(file).read_bytes()
         except OSError as exc:
-            raise KeyError_(f"Cannot read the key file {file}: {exc.strerror}") from None
+            raise KeyConfigError(f"Cannot read the key file {file}: {exc.strerror}") from None
     return _generated(default, make)
 
 
@@ -90,7 +95,7 @@ def _files(value: str) -> list[bytes]:
             try:
                 out.append(Path(name).read_bytes())
             except OSError as exc:
-                raise KeyError_(f"Cannot read the key file {name}: {exc.strerror}") from None
+                raise KeyConfigError(f"Cannot read the key file {name}: {exc.strerror}") from None
     return out
 
 
@@ -98,9 +103,9 @@ def _ed25519(pem: bytes) -> OKPKey:
     try:
         key = OKPKey.import_key(pem)
     except Exception:
-        raise KeyError_("The signing key is not an Ed25519 PEM key.") from None
+        raise KeyConfigError("The signing key is not an Ed25519 PEM key.") from None
     if key.curve_name != "Ed25519":
-        raise KeyError_("The signing key is not an Ed25519 key.")
+        raise KeyConfigError("The signing key is not an Ed25519 key.")
     return key
 
 
@@ -111,7 +116,7 @@ def mac_kid(secret: bytes) -> str:
 def _mac_secret(raw: bytes) -> bytes:
     secret = raw.strip()
     if len(secret) < 32:
-        raise KeyError_("The audit key must be at least 32 bytes.")
+        raise KeyConfigError("The audit key must be at least 32 bytes.")
     return secret
 
 
@@ -151,7 +156,7 @@ def load(settings: Settings) -> Keys:
             Fernet(r.strip()) for r in _files(settings.retired_encryption_key_files)
         ]
     except ValueError:
-        raise KeyError_("The encryption key is not a Fernet key (32 url-safe base64 bytes).") from None
+        raise KeyConfigError("The encryption key is not a Fernet key (32 url-safe base64 bytes).") from None
     return Keys(signing, kid, verifying, mac_kid(mac), mac, macs, MultiFernet(fernets))
 
 

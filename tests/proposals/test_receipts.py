@@ -3,6 +3,8 @@ refused by the SDK when anything about them is off, and good for one execution."
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -179,3 +181,35 @@ def test_receipts_module_signs_what_it_is_given() -> None:
     claims = verify_receipt(issued.row["token"], key_ring.get_keys().jwks(), payload={"a": 1, "b": "é"})
     assert claims["approvers"] == ["policy"] and claims["policy_version"] == 3
     assert claims["payload_sha256"] == hashlib.sha256('{"a":1,"b":"é"}'.encode()).hexdigest()
+
+
+def test_the_cli_verifies_a_receipt_offline(
+    api: httpx.Client, agent: AgentCreds, lead: dict[str, str], tmp_path: Path
+) -> None:
+    pid, state = _approved(api, agent, lead, 190)
+    (tmp_path / "jwks.json").write_text(api.get("/.well-known/jwks.json").text)
+    (tmp_path / "payload.json").write_text(json.dumps(state["payload"]))
+    (tmp_path / "changed.json").write_text(json.dumps({**state["payload"], "amount_usd": 191}))
+    (tmp_path / "receipt.jws").write_text(state["receipt"])
+
+    def cli(payload: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "backend.cli", "receipt", "verify", f"@{tmp_path / 'receipt.jws'}"]
+            + [
+                "--jwks",
+                str(tmp_path / "jwks.json"),
+                "--payload",
+                str(tmp_path / payload),
+                "--proposal",
+                pid,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    good = cli("payload.json")
+    assert good.returncode == 0 and pid in good.stdout, good.stderr
+    bad = cli("changed.json")
+    assert bad.returncode == 1 and "payload is not the one approved" in bad.stderr
+    assert "Traceback" not in bad.stderr
