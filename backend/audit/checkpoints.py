@@ -43,7 +43,7 @@ class Claims:
 
 def sign(keys: Keys, seq: int, digest: str, at: datetime) -> str:
     body = canonical_json({"seq": seq, "hash": digest, "at": canonical_at(at)})
-    return jws.serialize_compact({"alg": "EdDSA", "kid": keys.kid}, body, keys.signing, algorithms=["EdDSA"])
+    return keys.sign_compact(body)
 
 
 def open_token(keys: Keys, token: str) -> Claims:

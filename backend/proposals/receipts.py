@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from joserfc import jwt
+import orjson
 from sqlalchemy import exists, select
 from sqlmodel import Session
 
@@ -69,7 +69,7 @@ def issue(
         "exp": int(expires_at.timestamp()),
         "jti": jti,
     }
-    token = jwt.encode({"alg": "EdDSA", "kid": keys.kid}, claims, keys.signing, algorithms=["EdDSA"])
+    token = keys.sign_compact(orjson.dumps(claims))
     return Issued(
         {
             "jti": jti,
