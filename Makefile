@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test lint browser postgres bench clean
+.PHONY: install demo test lint browser postgres promtool node bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -25,7 +25,13 @@ browser:
 postgres:
 	@bash scripts/ensure-postgres.sh
 
-test: $(STAMP) lint browser postgres
+promtool:
+	@bash scripts/ensure-promtool.sh
+
+node:
+	@bash scripts/ensure-node.sh
+
+test: $(STAMP) lint browser postgres promtool node
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose" >&2; exit 1; fi; \
 	exit $$rc

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from backend import on_commit
-from backend.api import admin, agents, health, keys, proposals, review
+from backend.api import admin, agents, health, keys, openapi, proposals, review
 from backend.api import budgets as budget_routes
 from backend.api import console as console_routes
 from backend.api import eval_metrics as eval_metrics_routes
@@ -22,6 +22,8 @@ from backend.core.limits import BodySizeLimit
 from backend.core.logging import configure_logging
 from backend.core.metrics import MetricsMiddleware, metrics_endpoint
 from backend.core.settings import get_settings
+from backend.observability import gauges, tracing
+from backend.observability.tracing import TracingMiddleware
 from backend.proposals.expiry import Sweeper
 from backend.proposals.waiting import PgListener
 from backend.webhooks.worker import WebhookSettings, WebhookWorker
@@ -63,6 +65,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        tracing.shutdown()
         if webhook_worker:
             webhook_worker.stop()
         sweeper.stop()
@@ -76,11 +79,13 @@ def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level)
     on_commit.install()
+    traced = tracing.configure()  # off unless the OTEL_* variables ask (docs/observability.md)
     app = FastAPI(
         title="Signoff",
         version="0.1.0",
         description="Human approval for the actions of AI agents.",
         lifespan=lifespan,
+        **tracing.fastapi_options(),
     )
     install_error_handlers(app)
     for router in (proposals.router, review.router, agents.router, admin.router, health.router, keys.router):
@@ -91,7 +96,11 @@ def create_app() -> FastAPI:
     app.include_router(eval_routes.router)
     app.include_router(eval_metrics_routes.router)
     app.include_router(console_routes.router)
+    gauges.register()
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    openapi.install(app, settings)
     app.add_middleware(MetricsMiddleware)
+    if traced and not tracing.NATIVE_REQUEST_SPANS:
+        app.add_middleware(TracingMiddleware)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -52,7 +52,13 @@ def stored(engine: Engine) -> int:
 
 
 def run_wrk(
-    url: str, path: str, body: dict, keys: list[str], clients: int, seconds: int
+    url: str,
+    path: str,
+    body: dict,
+    keys: list[str],
+    clients: int,
+    seconds: int,
+    headers: dict[str, str] | None = None,
 ) -> tuple[float, int, str, int]:
     lua_keys = "{" + ", ".join(json.dumps(k) for k in keys) + "}"
     script = (
@@ -74,6 +80,7 @@ def run_wrk(
             f.name,
             "-H",
             "Content-Type: application/json",
+            *[arg for name, value in (headers or {}).items() for arg in ("-H", f"{name}: {value}")],
             url,
         ],
         capture_output=True,

@@ -18,6 +18,13 @@ class Risk(StrEnum):
     critical = "critical"
 
 
+class OnExpiry(StrEnum):
+    """What silence means when a proposal's deadline passes."""
+
+    reject = "reject"
+    expire = "expire"
+
+
 class ReasonCode(SQLModel):
     code: str
     label: str
@@ -42,6 +49,16 @@ class ActionType(SQLModel, table=True):
     executor_webhook: str | None = None
     # What of an executor's answer the agent may see (JSON Schema); None: nothing.
     result_schema: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
+    # Who may not approve: the agent's owner, its creator and granter, earlier approvers.
+    separation_of_duties: bool = True
+    # The payload fields a reviewer may edit; None: any field.
+    editable_fields: list[str] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
+    # Money (fields the schema types "number") may only go down in an edit, unless this is set.
+    edits_may_raise_money: bool = False
+    remind_after_seconds: int | None = None
+    escalate_after_seconds: int | None = None
+    escalate_to: str | None = Field(default=None, max_length=100)
+    on_expiry: str = Field(default=OnExpiry.reject.value, max_length=10)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -55,6 +72,13 @@ class ActionTypeUpdate(StrictModel):
     reason_codes: list[ReasonCode] = PydField(default_factory=list, max_length=100)
     executor_webhook: str | None = PydField(default=None, max_length=2000)
     result_schema: dict[str, Any] | None = None
+    separation_of_duties: bool = True
+    editable_fields: list[str] | None = PydField(default=None, max_length=100)
+    edits_may_raise_money: bool = False
+    remind_after_seconds: int | None = PydField(default=None, ge=1, le=30 * 24 * 3600)
+    escalate_after_seconds: int | None = PydField(default=None, ge=1, le=30 * 24 * 3600)
+    escalate_to: str | None = PydField(default=None, min_length=1, max_length=100)
+    on_expiry: OnExpiry = OnExpiry.reject
 
 
 class ActionTypePublic(SQLModel):
@@ -69,4 +93,11 @@ class ActionTypePublic(SQLModel):
     reason_codes: list[ReasonCode]
     executor_webhook: str | None
     result_schema: dict[str, Any] | None = None
+    separation_of_duties: bool
+    editable_fields: list[str] | None
+    edits_may_raise_money: bool
+    remind_after_seconds: int | None
+    escalate_after_seconds: int | None
+    escalate_to: str | None
+    on_expiry: OnExpiry
     updated_at: datetime

@@ -42,6 +42,9 @@ class Agent(AgentBase, table=True):
     # Set by a tripped breaker: the agent's dials are capped at `draft` until an admin resets it.
     breaker_tripped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     breaker_reason: str | None = None
+    # The actor who created the agent (``user:<sub>``): separation of duties keeps them
+    # from approving its proposals.
+    created_by: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -56,6 +59,8 @@ class Grant(SQLModel, table=True):
     agent_id: str = Field(foreign_key="agents.id", index=True, max_length=26)
     action_type: str = Field(foreign_key="action_types.name", max_length=100)
     dial: str = Field(default=Dial.approve.value, max_length=20)
+    # The actor who granted the action type (separation of duties, as ``created_by``).
+    granted_by: str | None = Field(default=None, max_length=300)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -22,6 +22,11 @@ class AuditAction(StrEnum):
     PROPOSAL_RELEASED = "proposal.released"
     PROPOSAL_DECIDED = "proposal.decided"
     DECISION_REFUSED = "decision.refused"
+    # An approval short of the quorum: the proposal stays pending.
+    DECISION_RECORDED = "decision.recorded"
+    PROPOSAL_REMINDED = "proposal.reminded"
+    PROPOSAL_ESCALATED = "proposal.escalated"
+    PROPOSAL_ASSIGNED = "proposal.assigned"
     PROPOSAL_EXPIRED = "proposal.expired"
     PROPOSAL_CANCELLED = "proposal.cancelled"
     PROPOSAL_EXECUTED = "proposal.executed"

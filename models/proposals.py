@@ -2,7 +2,7 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field as PydField
 from sqlalchemy import Column, Index, UniqueConstraint
@@ -72,6 +72,16 @@ class Proposal(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=255)
     claimed_by_name: str | None = Field(default=None, max_length=255)
     claim_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Quorum: approvals that count so far (an edit restarts the count), and the number
+    # needed when policy raised it above the action type's (None: the action type's).
+    approval_count: int = 0
+    approvals_required: int | None = None
+    # Assignment: a reviewer's sub or "group:NAME".
+    assigned_to: str | None = Field(default=None, max_length=300, index=True)
+    reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # W3C traceparent of the request that placed it (tracing on): later work joins that trace.
+    traceparent: str | None = Field(default=None, max_length=55)
 
 
 class Decision(SQLModel, table=True):
@@ -165,6 +175,18 @@ class DecisionCreate(StrictModel):
     reason_codes: list[str] = PydField(default_factory=list, max_length=20)
     comment: str = PydField(default="", max_length=10_000)
     edited_payload: dict[str, Any] | None = None
+    # The payload_sha256 of the proposal view the reviewer decided on: 409 stale_view if
+    # the payload changed since (another approver's edit).
+    seen_payload_sha256: str | None = PydField(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
+class AssignmentCreate(StrictModel):
+    to: str = PydField(min_length=1, max_length=300, pattern=r"^(group:)?[^\s]+$")
+
+
+class ApprovalPublic(SQLModel):
+    reviewer: str
+    at: datetime
 
 
 class DecisionPublic(SQLModel):
@@ -182,6 +204,26 @@ class DecisionPublic(SQLModel):
     policy_version: int | None
     policy_ids: list[str]
     created_at: datetime
+
+
+class BulkDecisionCreate(StrictModel):
+    proposal_ids: list[Annotated[str, PydField(min_length=1, max_length=40)]] = PydField(
+        min_length=1, max_length=500
+    )
+    verdict: Verdict
+    reason_codes: list[str] = PydField(default_factory=list, max_length=20)
+    comment: str = PydField(default="", max_length=10_000)
+
+
+class BulkDecisionItem(SQLModel):
+    id: str
+    status: int
+    decision: DecisionPublic | None = None
+    error: dict[str, Any] | None = None
+
+
+class BulkDecisionResult(SQLModel):
+    items: list[BulkDecisionItem]
 
 
 class ExecutionReport(StrictModel):
@@ -215,6 +257,13 @@ class ProposalSummary(SQLModel):
     created_at: datetime
     expires_at: datetime
     claim: ClaimPublic | None = None
+    approvals: int = 0
+    approvals_required: int = 1
+    escalated: bool = False
+    assigned_to: str | None = None
+    # Hex SHA-256 of the effective payload (the latest approver edit, else the original) as
+    # canonical JSON (backend/core/canonical.py): what a decision's seen_payload_sha256 names.
+    payload_sha256: str = ""
 
 
 class ProposalPublic(ProposalSummary):
@@ -227,6 +276,8 @@ class ProposalPublic(ProposalSummary):
     decided_at: datetime | None
     decisions: list[DecisionPublic] = []
     execution: ExecutionPublic | None = None
+    # Here the approvals themselves (who and when), not only their count as in the queue.
+    approvals: list[ApprovalPublic] = []  # type: ignore[assignment]
 
 
 class DecisionState(SQLModel):
@@ -241,3 +292,20 @@ class DecisionState(SQLModel):
     expires_at: datetime
     # The signed approval receipt (compact JWS), once approved.
     receipt: str | None = None
+
+
+class TimelineItem(SQLModel):
+    """One step of a proposal's story (``GET /v1/proposals/{id}/timeline``)."""
+
+    id: str
+    kind: str  # audit | decision | webhook
+    event: str  # the audit action, decision.recorded or webhook.delivery
+    at: datetime
+    actor: str
+    data: dict[str, Any]
+    trace_id: str | None
+
+
+class Timeline(SQLModel):
+    items: list[TimelineItem]
+    trace_id: str | None

@@ -22,6 +22,8 @@ EVENT_TYPES: tuple[str, ...] = tuple(
         AuditAction.PROPOSAL_CREATED,
         AuditAction.PROPOSAL_DECIDED,
         AuditAction.PROPOSAL_EXPIRED,
+        AuditAction.PROPOSAL_REMINDED,
+        AuditAction.PROPOSAL_ESCALATED,
         AuditAction.PROPOSAL_CANCELLED,
         AuditAction.PROPOSAL_EXECUTED,
         AuditAction.BREAKER_TRIPPED,

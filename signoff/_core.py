@@ -101,11 +101,46 @@ def create_body(
     body: dict[str, Any] = {"action_type": action_type, "payload": payload, "summary": summary}
     if evidence:
         body["evidence"] = [_dump(EvidenceItem.model_validate(e)) for e in evidence]
-    if context:
-        body["context"] = _dump(ProposalContext.model_validate(context))
+    context_body = _dump(ProposalContext.model_validate(context)) if context else {}
+    trace_id = current_trace_id()
+    if trace_id and not context_body.get("trace_id"):  # link the proposal to the agent's run
+        context_body["trace_id"] = trace_id
+    if context_body:
+        body["context"] = context_body
     if expires_in_seconds is not None:
         body["expires_in_seconds"] = expires_in_seconds
     return body
+
+
+def trace_headers() -> dict[str, str]:
+    """The current OpenTelemetry span as W3C ``traceparent`` (and ``tracestate``), so
+    Signoff's spans join the agent's trace. Nothing when OpenTelemetry is absent or idle."""
+    try:
+        from opentelemetry import propagate
+    except ImportError:
+        return {}
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def current_trace_id() -> str | None:
+    """The current span's trace id (32 hex digits), for the proposal's ``context.trace_id``."""
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return None
+    span_context = trace.get_current_span().get_span_context()
+    return format(span_context.trace_id, "032x") if span_context.is_valid else None
+
+
+def add_trace_headers(request: httpx.Request) -> None:
+    """httpx request hook: every call (retries and long-polls too) carries the trace."""
+    request.headers.update(trace_headers())
+
+
+async def add_trace_headers_async(request: httpx.Request) -> None:
+    add_trace_headers(request)
 
 
 def _dump(model: BaseModel) -> dict[str, Any]:

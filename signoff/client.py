@@ -123,6 +123,7 @@ class Client:
             headers=self.settings.headers(),
             timeout=timeout,
             transport=transport,
+            event_hooks={"request": [_core.add_trace_headers]},
         )
         self._jwks: dict[str, Any] | None = None
         self._used = UsedReceipts()
@@ -294,6 +295,7 @@ class AsyncClient:
             headers=self.settings.headers(),
             timeout=timeout,
             transport=transport,
+            event_hooks={"request": [_core.add_trace_headers_async]},
         )
         self._jwks: dict[str, Any] | None = None
         self._used = UsedReceipts()

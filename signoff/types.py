@@ -91,6 +91,12 @@ class ProposalPublic(_Wire):
     decided_at: datetime | None = None
     decisions: list[DecisionPublic] = Field(default_factory=list)
     execution: ExecutionPublic | None = None
+    # Quorum progress (the approvals so far: reviewer and time), escalation and assignment.
+    approvals: list[dict[str, Any]] = Field(default_factory=list)
+    approvals_required: int = 1
+    escalated: bool = False
+    assigned_to: str | None = None
+    payload_sha256: str = ""
 
 
 class DecisionState(_Wire):

@@ -41,6 +41,7 @@ def build_navigation() -> st.navigation:
             st.Page(PAGES / "review.py", title="Review", icon=":material/fact_check:", url_path="review"),
             st.Page(PAGES / "rejections.py", title="Decided", icon=":material/block:", url_path="decided"),
             st.Page(PAGES / "metrics.py", title="Metrics", icon=":material/monitoring:", url_path="metrics"),
+            st.Page(PAGES / "timeline.py", title="Timeline", icon=":material/timeline:", url_path="timeline"),
         ]
     if ADMIN in mine:
         manage += [

@@ -56,6 +56,16 @@ def _token() -> str:
     return str(token)
 
 
+def _access_token() -> dict[str, str]:
+    """The access token, when the secrets expose it: the API reads groups from the provider's
+    /userinfo with it when the ID token has none (docs/identity.md)."""
+    try:
+        token = st.user.tokens["access"]
+    except (KeyError, AttributeError):
+        return {}
+    return {"X-Signoff-Access-Token": str(token)} if token else {}
+
+
 def _problem(response: httpx.Response) -> ApiProblem:
     try:
         err = response.json().get("error") or {}
@@ -74,7 +84,7 @@ def _problem(response: httpx.Response) -> ApiProblem:
 
 def request(method: str, path: str, **kwargs: Any) -> Any:
     """Call the API as the signed-in person; the decoded JSON body, or raise ApiProblem."""
-    headers = {"Authorization": f"Bearer {_token()}", **kwargs.pop("headers", {})}
+    headers = {"Authorization": f"Bearer {_token()}", **_access_token(), **kwargs.pop("headers", {})}
     try:
         response = _http(api_url()).request(method, path, headers=headers, **kwargs)
     except httpx.HTTPError as exc:

@@ -24,7 +24,7 @@ def create(session: Session, spec: AgentCreate, actor: str) -> dict[str, Any]:
     for name in grants:
         if action_types.get(session, name) is None:
             raise ApiError(422, "unknown_action_type", f"No action type named {name!r}.", param="grants")
-    agent = Agent(name=spec.name, owner=spec.owner, description=spec.description)
+    agent = Agent(name=spec.name, owner=spec.owner, description=spec.description, created_by=actor)
     session.add(agent)
     try:
         session.flush()
@@ -33,7 +33,12 @@ def create(session: Session, spec: AgentCreate, actor: str) -> dict[str, Any]:
             409, "agent_exists", f"An agent named {spec.name!r} already exists.", param="name"
         ) from exc
     rows = [
-        Grant(agent_id=agent.id, action_type=name, dial=spec.dials.get(name, Dial.approve).value)
+        Grant(
+            agent_id=agent.id,
+            action_type=name,
+            dial=spec.dials.get(name, Dial.approve).value,
+            granted_by=actor,
+        )
         for name in grants
     ]
     for name in grants:
@@ -101,7 +106,7 @@ def grant(session: Session, agent: Agent, action_type: str, actor: str) -> Grant
         select(Grant).where(Grant.agent_id == agent.id, Grant.action_type == action_type)
     ).first()
     if row is None:
-        row = Grant(agent_id=agent.id, action_type=action_type)
+        row = Grant(agent_id=agent.id, action_type=action_type, granted_by=actor)
         session.add(row)
         session.flush()
         audit.record(

@@ -9,7 +9,7 @@ from backend.api.deps import AdminDep, AuditorDep, CurrentReviewer, ReadSessionD
 from backend.audit import jobs as verify_jobs
 from backend.audit import verification
 from backend.audit.query import list_events
-from backend.catalog import action_types
+from backend.catalog import action_types, pii
 from backend.controls import kill_switch
 from backend.core.responses import JsonResponse
 from models.action_types import ActionTypePublic, ActionTypeUpdate
@@ -59,15 +59,19 @@ def set_kill_switch(body: KillSwitchUpdate, session: SessionDep, admin: AdminDep
 @router.get("/v1/audit", response_model=Page[AuditEventPublic], responses=ERRORS)
 def list_audit(
     session: ReadSessionDep,
-    _auditor: AuditorDep,
+    auditor: AuditorDep,
     cursor: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     subject: Annotated[str | None, Query(max_length=300)] = None,
     actor: Annotated[str | None, Query(max_length=300)] = None,
     action: Annotated[str | None, Query(max_length=100)] = None,
 ) -> JsonResponse:
-    """Events, newest first; filter by subject, actor or action."""
-    return JsonResponse(list_events(session, cursor, limit, subject, actor, action))
+    """Events, newest first; filter by subject, actor or action. Payloads' ``x-pii`` fields
+    are masked for readers without the unmask right."""
+    page = list_events(session, cursor, limit, subject, actor, action)
+    if not pii.may_unmask(auditor.groups):
+        page["items"] = pii.masked_audit_items(session, page["items"])
+    return JsonResponse(page)
 
 
 @router.get("/v1/audit/verify", response_model=AuditVerification, responses=ERRORS)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Path, Query
 
 from backend.api.common import ERRORS
 from backend.api.deps import CurrentReviewer, ReadSessionDep
+from backend.catalog import pii
 from backend.core.responses import JsonResponse
 from backend.proposals import console
 
@@ -24,8 +25,8 @@ def queue_counts(
 
 @router.get("/v1/agents/{agent_ref}/history", responses=ERRORS)
 def agent_history(
-    agent_ref: Annotated[str, Path(max_length=100)], session: ReadSessionDep, _user: CurrentReviewer
+    agent_ref: Annotated[str, Path(max_length=100)], session: ReadSessionDep, user: CurrentReviewer
 ) -> JsonResponse:
     """Counts by status and the latest decided proposals of one agent (id or name), for reviewers."""
-    data: dict[str, Any] = console.agent_history(session, agent_ref)
+    data: dict[str, Any] = console.agent_history(session, agent_ref, pii.may_unmask(user.groups))
     return JsonResponse(data)

@@ -10,7 +10,8 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from backend.agents import keys
-from backend.auth.oidc import OidcVerifier, User
+from backend.auth import token_cache
+from backend.auth.oidc import ACCESS_TOKEN_HEADER, OidcVerifier, User
 from backend.controls import admission
 from backend.core.db import read_session, write_session
 from backend.core.errors import ApiError
@@ -100,7 +101,14 @@ def _current_user(request: Request) -> User:
     token = _bearer(request)
     if token.startswith(keys.PREFIX):
         raise ApiError(403, "people_only", "This endpoint is for people; API keys are for agents.")
-    return get_verifier().verify(token)
+    access_token = request.headers.get(ACCESS_TOKEN_HEADER) or None
+    # The access token is part of the key: with groups from /userinfo it shapes the user.
+    key = token_cache.verified.key(token if access_token is None else f"{token}\n{access_token}")
+    user = token_cache.verified.get(key)
+    if user is None:
+        user = get_verifier().verify(token, access_token)
+        token_cache.verified.put(key, user)
+    return user
 
 
 def _reviewer(user: Annotated[User, Depends(_current_user)], settings: SettingsDep) -> User:

@@ -8,7 +8,7 @@ from starlette.responses import StreamingResponse
 
 from backend.api.common import ERRORS, ProposalId
 from backend.api.deps import AdminDep, CurrentReviewer, ReadSessionDep, SessionDep, SettingsDep
-from backend.catalog import action_types, reason_codes
+from backend.catalog import action_types, pii, reason_codes
 from backend.controls import eval_gate
 from backend.core.errors import ApiError
 from backend.core.responses import JsonResponse
@@ -84,11 +84,13 @@ def export_cases(
 ) -> StreamingResponse:
     """Decided proposals as eval cases, streamed (JSONL: one case a line; or CSV).
 
-    Payload fields the action type's schema marks ``"x-pii": true`` are masked unless an
-    admin asks for ``mask_pii=false``.
+    Payload fields the action type's schema marks ``"x-pii": true`` are masked unless a
+    caller with the unmask right (``backend/catalog/pii.py``) asks for ``mask_pii=false``.
     """
-    if not mask_pii and not user.has(settings.admin_role):
-        raise ApiError(403, "not_an_admin", "Only an admin may export unmasked PII.", param="mask_pii")
+    if not mask_pii and not pii.may_unmask(user.groups):
+        raise ApiError(
+            403, "not_allowed_to_unmask", "Only the unmask role may export PII in clear.", param="mask_pii"
+        )
     if action_type and action_types.get(session, action_type) is None:
         raise ApiError(
             422, "unknown_action_type", f"No action type named {action_type!r}.", param="action_type"

@@ -10,12 +10,21 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.api.common import ERRORS, ProposalId
 from backend.api.deps import ActiveAgent, AgentPrincipal, CurrentCaller, PlacingAgent
+from backend.catalog import pii
 from backend.core.responses import JsonResponse
 from backend.core.settings import get_settings
-from backend.proposals import idempotency, outcomes, reading
+from backend.observability import tracing
+from backend.proposals import idempotency, outcomes, reading, timeline
 from backend.proposals.placer import Placement, placer
 from backend.proposals.waiting import hub
-from models.proposals import DecisionState, ExecutionPublic, ExecutionReport, ProposalCreate, ProposalPublic
+from models.proposals import (
+    DecisionState,
+    ExecutionPublic,
+    ExecutionReport,
+    ProposalCreate,
+    ProposalPublic,
+    Timeline,
+)
 
 router = APIRouter(prefix="/v1/proposals", tags=["proposals"])
 
@@ -30,16 +39,28 @@ async def create_proposal(
     """Place a proposed action with its evidence. Retries with the same Idempotency-Key are safe."""
     key = idempotency.check_key_format(idempotency_key)
     request_hash = idempotency.body_hash(await request.body())
-    placed = await placer.place(Placement(principal.agent_id, body, request_hash, key, principal.key_id))
+    item = Placement(
+        principal.agent_id, body, request_hash, key, principal.key_id, tracing.current_traceparent()
+    )
+    placed = await placer.place(item)
     headers = {"Idempotent-Replayed": "true"} if placed.replayed else {}
     return JsonResponse(placed.body, status_code=placed.status, headers=headers)
 
 
 @router.get("/{proposal_id}", response_model=ProposalPublic, responses=ERRORS)
 def get_proposal(proposal_id: ProposalId, caller: CurrentCaller) -> JsonResponse:
-    """The proposal with its decisions and execution. Agents see only their own."""
+    """The proposal with its decisions, execution and quorum progress. Agents see only
+    their own (in clear); people see ``x-pii`` fields masked unless they may unmask."""
+    if isinstance(caller, AgentPrincipal):
+        return JsonResponse(reading.get_view(proposal_id, agent_id=caller.agent.id))
+    return JsonResponse(reading.get_view(proposal_id, unmask=pii.may_unmask(caller.groups)))
+
+
+@router.get("/{proposal_id}/timeline", response_model=Timeline, responses=ERRORS)
+def get_timeline(proposal_id: ProposalId, caller: CurrentCaller) -> JsonResponse:
+    """Every event of one proposal, in order, with actor, time, data and the trace id."""
     agent_id = caller.agent.id if isinstance(caller, AgentPrincipal) else None
-    return JsonResponse(reading.get_view(proposal_id, agent_id=agent_id))
+    return JsonResponse(timeline.get_timeline(proposal_id, agent_id=agent_id))
 
 
 @router.get("/{proposal_id}/decision", response_model=DecisionState, responses=ERRORS)

@@ -36,9 +36,16 @@ from models.audit import AuditCheckpoint, AuditEvent, AuditHead, AuditVerificati
 from models.proposals import Decision, Execution, Proposal
 
 _BATCH = 20_000
+# The events that create a proposal, decision or execution row or change a proposal's
+# status. The other actions on a proposal (``decision.refused``, ``proposal.claimed``,
+# ``proposal.released``, ``proposal.assigned``, ``proposal.reminded``,
+# ``proposal.escalated``, ``policy.evaluated``) write no such row and move no status, so
+# the cross-check has nothing to compare them with.
 _CROSS_CHECKED = {
     "proposal.created",
     "proposal.decided",
+    # An approval short of the quorum: a decision row, the proposal stays pending.
+    "decision.recorded",
     "proposal.executed",
     "proposal.expired",
     "proposal.cancelled",
@@ -175,18 +182,24 @@ def _note(facts: dict[str, dict[str, Any]], action: str, subject: str, data: dic
     if action == "proposal.created":
         seen["payload_sha256"] = data.get("payload_sha256")
         seen["status"] = data.get("status")
-    elif action == "proposal.decided":
+    elif action in ("proposal.decided", "decision.recorded"):
         reviewer = data.get("reviewer") or {}
         edited = data.get("edited_payload")
         seen.setdefault("decisions", []).append(
             (data.get("verdict"), reviewer.get("sub"), None if edited is None else sha256_hex(edited))
         )
-        seen["status"] = "approved" if data.get("verdict") == "approve" else "rejected"
+        if action == "proposal.decided":
+            seen["status"] = "approved" if data.get("verdict") == "approve" else "rejected"
     elif action == "proposal.executed":
         seen["execution"] = (data.get("status"), data.get("result_sha256"))
         seen["status"] = "executed" if data.get("status") == "succeeded" else "failed"
     elif action == "proposal.expired":
-        seen["status"] = "expired"
+        # ``on_expiry: reject`` ends it rejected, with a system decision (no reviewer, no
+        # edit); events from before ``outcome`` existed mean expired.
+        outcome = data.get("outcome") or "expired"
+        seen["status"] = outcome
+        if outcome == "rejected":
+            seen.setdefault("decisions", []).append(("reject", None, None))
     elif action == "proposal.cancelled":
         seen["status"] = "cancelled"
 
@@ -238,8 +251,8 @@ def _cross_check(conn: Connection, facts: dict[str, dict[str, Any]]) -> None:
         recorded = (facts.get(pid) or {}).get("decisions", [])
         if (verdict, sub, None if edited is None else sha256_hex(edited)) not in recorded:
             raise Discrepancy(
-                f"decision {did} (proposal {pid}): {verdict} by {sub or 'policy'} does not match "
-                "any proposal.decided event",
+                f"decision {did} (proposal {pid}): {verdict} by {sub or 'policy or system'} does not "
+                "match any proposal.decided, decision.recorded or proposal.expired event",
                 f"decision:{did}",
             )
     executed = {pid: seen["execution"] for pid, seen in facts.items() if "execution" in seen}

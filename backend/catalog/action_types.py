@@ -86,6 +86,15 @@ def put(session: Session, name: str, spec: ActionTypeUpdate, actor: str) -> Acti
             raise ApiError(
                 422, "invalid_schema", f"result_schema: {exc.message}", param="result_schema"
             ) from exc
+    known = set((spec.payload_schema.get("properties") or {}).keys())
+    unknown = [f for f in spec.editable_fields or [] if f not in known]
+    if unknown and known:
+        raise ApiError(
+            422,
+            "unknown_field",
+            f"editable_fields names field(s) the schema does not have: {', '.join(unknown)}.",
+            param="editable_fields",
+        )
     codes = [c.code for c in spec.reason_codes]
     if len(codes) != len(set(codes)):
         raise ApiError(422, "duplicate_reason_code", "Reason codes must be unique.", param="reason_codes")

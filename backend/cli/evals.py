@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from backend.agents import lookup
 from backend.cli.common import OPERATOR, JsonFlag, fail, guard, out
 from backend.controls import eval_gate
 from backend.core.db import read_session, transaction
@@ -67,6 +68,10 @@ def export_command(
     guard()
     if format not in ("jsonl", "csv"):
         fail(f"--format is jsonl or csv; got {format!r}.")
+    if agent:
+        with read_session() as session:
+            if lookup.find_or_none(session, agent) is None:
+                fail(f"No agent {agent!r} (by name or id).", 2)
     filters = export.ExportFilter(
         _when(since, "--since"),
         _when(until, "--until"),
@@ -76,7 +81,10 @@ def export_command(
         reason_code,
         mask_pii,
     )
-    sink = output.open("wb") if output else sys.stdout.buffer
+    try:
+        sink = output.open("wb") if output else sys.stdout.buffer
+    except OSError as exc:
+        fail(f"Cannot write {output}: {exc.strerror or exc}")
     try:
         for chunk in export.stream(filters, format):
             sink.write(chunk)
@@ -124,6 +132,10 @@ def suite_from_decisions(
 ) -> None:
     """Build a suite from rejections (and optionally edited approvals) of past decisions."""
     guard()
+    if agent:
+        with read_session() as session:
+            if lookup.find_or_none(session, agent) is None:
+                fail(f"No agent {agent!r} (by name or id).", 2)
     filters = export.ExportFilter(
         since=_when(since, "--since"),
         action_type=action_type,

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from backend import on_commit
 from backend.agents import keys, lookup
 from backend.agents import service as agent_service
-from backend.cli.common import OPERATOR, JsonFlag, api_errors, emit, err, fail, guard, out
+from backend.cli.common import OPERATOR, GuardedGroup, JsonFlag, Port, api_errors, emit, err, fail, guard, out
 from backend.cli.evals import eval_app, export_command
 from backend.cli.trust import audit_app, db_app, receipt_app
 from backend.core import schema
@@ -20,7 +20,12 @@ from backend.core.db import get_engine, read_session, transaction
 from backend.core.errors import ApiError
 from models.agents import AgentCreate, ApiKeyCreate, Dial
 
-app = typer.Typer(help="Signoff: human approval for the actions of AI agents.", no_args_is_help=True)
+app = typer.Typer(
+    cls=GuardedGroup,
+    help="Signoff: human approval for the actions of AI agents.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 agents_app = typer.Typer(help="Create and manage agents.", no_args_is_help=True)
 keys_app = typer.Typer(help="Mint and revoke agents' API keys.", no_args_is_help=True)
 dial_app = typer.Typer(help="Autonomy dials.", no_args_is_help=True)
@@ -54,8 +59,8 @@ def migrate() -> None:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    port: Annotated[int, Port(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
 ) -> None:
     """Run the HTTP API (refuses to start on an out-of-date schema)."""
     import uvicorn
@@ -271,9 +276,9 @@ def policy_apply(
 
 @app.command()
 def demo(
-    ui_port: Annotated[int, typer.Option(help="Console port.")] = 8501,
-    api_port: Annotated[int, typer.Option(help="API port.")] = 8000,
-    idp_port: Annotated[int, typer.Option(help="Identity provider (oidc-provider-mock) port.")] = 9400,
+    ui_port: Annotated[int, Port(help="Console port.")] = 8501,
+    api_port: Annotated[int, Port(help="API port.")] = 8000,
+    idp_port: Annotated[int, Port(help="Identity provider (oidc-provider-mock) port.")] = 9400,
     agent_interval: Annotated[float, typer.Option(help="Seconds between the demo agent's proposals.")] = 45.0,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the previous demo database.")] = False,
 ) -> None:
@@ -290,33 +295,102 @@ def demo(
 
 @app.command()
 def ui(
-    port: Annotated[int, typer.Option(help="Console port.")] = 8501,
+    port: Annotated[int, Port(help="Console port.")] = 8501,
+    write_secrets: Annotated[
+        bool, typer.Option("--write-secrets", help="Write .streamlit/secrets.toml from these options; stop.")
+    ] = False,
+    issuer: Annotated[str, typer.Option(help="OIDC issuer, exactly as the provider writes it.")] = "",
+    client_id: Annotated[str, typer.Option(help="The console's OIDC client id.")] = "signoff-console",
+    client_secret: Annotated[
+        str, typer.Option(envvar="SIGNOFF_CONSOLE_CLIENT_SECRET", help="The console's OIDC client secret.")
+    ] = "",
+    api_url: Annotated[str, typer.Option(help="Where the Signoff API is.")] = "http://127.0.0.1:8000",
+    prompt: Annotated[
+        str, typer.Option(help="OIDC prompt: login, consent, select_account or none (docs/identity.md).")
+    ] = "login",
+    scope: Annotated[str, typer.Option(help="OIDC scopes the console asks for.")] = "openid email profile",
 ) -> None:
     """Run the review console (reads .streamlit/secrets.toml from the current directory)."""
     import os
     import subprocess
     from pathlib import Path
 
-    from backend.demo.stack import console_command
+    from backend.demo import stack
 
-    if not (Path.cwd() / ".streamlit" / "secrets.toml").exists():
+    path = Path.cwd() / ".streamlit" / "secrets.toml"
+    if write_secrets:
+        if not issuer or not client_secret:
+            fail("--write-secrets needs --issuer and --client-secret (or SIGNOFF_CONSOLE_CLIENT_SECRET).")
+        if path.exists():
+            fail(f"{path} exists; edit it, or remove it to write a new one.")
+        content = stack.secrets_toml(port, issuer, api_url, client_id, client_secret, prompt, scope)
+        err.print(f"Wrote {stack.write_secrets(Path.cwd(), content)}", highlight=False, markup=False)
+        return
+    if not path.exists():
         fail(
             "No .streamlit/secrets.toml here: it holds the [auth] (OIDC) settings and [signoff] api_url. "
-            "See docs/console.md, or run 'signoff demo' once to get an example."
+            "Write one with 'signoff ui --write-secrets --issuer ...' (docs/identity.md), "
+            "or run 'signoff demo' once to get an example."
         )
-    raise typer.Exit(subprocess.call(console_command(port), env=os.environ.copy()))
+    raise typer.Exit(subprocess.call(stack.console_command(port), env=os.environ.copy()))
 
 
-@app.command("mcp")
+MCP_TRANSPORTS = ("stdio", "sse", "streamable-http")
+mcp_app = typer.Typer(
+    help="MCP: the approval queue as tools, or another MCP server behind Signoff.",
+    invoke_without_command=True,
+)
+app.add_typer(mcp_app, name="mcp")
+
+
+def _mcp_extra() -> None:
+    try:
+        import mcp  # noqa: F401
+    except ImportError as exc:
+        fail(f"MCP needs the 'mcp' extra: pip install 'signoff[mcp]' ({exc})")
+
+
+@mcp_app.callback()
 def mcp_server(
+    ctx: typer.Context,
     transport: Annotated[str, typer.Option(help="stdio, sse or streamable-http.")] = "stdio",
 ) -> None:
     """Serve the approval queue to MCP agents (needs the `mcp` extra, SIGNOFF_URL, SIGNOFF_API_KEY)."""
-    try:
-        from signoff.integrations.mcp import main
-    except ImportError as exc:
-        fail(f"The MCP server needs the 'mcp' extra: pip install 'signoff[mcp]' ({exc})")
+    if ctx.invoked_subcommand is not None:
+        return
+    if transport not in MCP_TRANSPORTS:
+        fail(f"--transport is one of {', '.join(MCP_TRANSPORTS)}; got {transport!r}.", 2)
+    _mcp_extra()
+    from signoff.integrations.mcp import main
+
     main(transport)
+
+
+@mcp_app.command("proxy")
+def mcp_proxy(
+    upstream: Annotated[
+        list[str] | None, typer.Argument(help="The upstream MCP server's command (after --), over stdio.")
+    ] = None,
+    gate: Annotated[
+        list[str] | None, typer.Option("--gate", help="TOOL=ACTION_TYPE: calls need approval (repeatable).")
+    ] = None,
+    url: Annotated[str, typer.Option(help="The upstream's streamable HTTP URL, instead of a command.")] = "",
+    wait: Annotated[float, typer.Option(help="Seconds a gated call waits for its decision.", min=1)] = 3600,
+    task_id: Annotated[str, typer.Option(help="Makes retried identical calls find their proposal.")] = "",
+) -> None:
+    """Put any MCP server behind Signoff: its tools listed unchanged, gated calls run once approved."""
+    _mcp_extra()
+    import anyio
+
+    from signoff.errors import SignoffError
+    from signoff.integrations.mcp_proxy import ProxyConfig, parse_gates, serve_stdio
+
+    try:
+        config = ProxyConfig(parse_gates(gate or []), upstream or None, url or None, wait, task_id or None)
+        config.target()
+    except SignoffError as exc:
+        fail(str(exc), 2)
+    anyio.run(serve_stdio, config)
 
 
 if __name__ == "__main__":

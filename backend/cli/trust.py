@@ -7,6 +7,7 @@ from typing import Annotated
 
 import httpx
 import typer
+from rich.markup import escape
 from sqlalchemy.exc import SQLAlchemyError
 
 from backend.audit import checkpoints, verification
@@ -30,7 +31,8 @@ def _print(result: AuditVerification, as_json: bool) -> None:
         since = f" from checkpoint {result.checkpoint.seq}" if result.checkpoint and not result.full else ""
         out.print(f"[green]ok[/green]: {result.events} events, {result.checked} checked{since}; intact.")
     else:
-        err.print(f"[red]broken[/red] at {result.first_bad}: {result.reason}", highlight=False)
+        line = " ".join(f"at {result.first_bad}: {result.reason}".split())
+        err.print(f"[red]broken[/red] {escape(line)}", highlight=False, soft_wrap=True)
 
 
 @audit_app.command("verify")
@@ -87,7 +89,12 @@ def receipt_verify(
     as_json: JsonFlag = False,
 ) -> None:
     """Check a receipt offline: signature, expiry, and (when given) the proposal and payload."""
-    raw = Path(token[1:]).read_text(encoding="utf-8").strip() if token.startswith("@") else token
+    raw = token
+    if token.startswith("@"):
+        try:
+            raw = Path(token[1:]).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            fail(f"Cannot read the receipt {token[1:]}: {type(exc).__name__}")
     body = None
     if payload is not None:
         try:

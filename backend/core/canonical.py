@@ -1,8 +1,8 @@
-"""Canonical JSON: the one byte form that hashes and signatures are computed over.
+"""Canonical JSON: the one byte form that payload hashes (views, stale-view checks,
+receipts) and signatures are computed over, so two parties hashing the same payload agree.
 
-Keys sorted, separators ``,`` and ``:``, UTF-8, no ASCII escaping; the SDK
-(``signoff/receipts.py``) computes the same bytes, so an executor can check a payload
-against a receipt's ``payload_sha256`` without the server.
+The SDK (``signoff/receipts.py``) computes the same bytes, so an executor can check a
+payload against a receipt's ``payload_sha256`` without the server.
 """
 
 import hashlib
@@ -11,8 +11,10 @@ from typing import Any
 
 
 def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """Keys sorted, separators ``,`` and ``:``, UTF-8, no ASCII escaping."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def sha256_hex(value: Any) -> str:
+    """Hex SHA-256 of ``value``'s canonical JSON."""
     return hashlib.sha256(canonical_json(value)).hexdigest()

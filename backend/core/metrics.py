@@ -1,11 +1,15 @@
 """Prometheus metrics and the middleware that counts requests."""
 
+import hmac
 import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backend.core.errors import ApiError
+from backend.core.settings import get_settings
 
 REQUESTS = Counter("signoff_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -14,8 +18,6 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60),
 )
-PROPOSALS = Counter("signoff_proposals_created_total", "Proposals placed", ["action_type", "status"])
-DECISIONS = Counter("signoff_decisions_total", "Decisions by reviewers", ["verdict"])
 
 
 class MetricsMiddleware:
@@ -44,5 +46,17 @@ class MetricsMiddleware:
             LATENCY.labels(scope["method"], path).observe(time.perf_counter() - start)
 
 
-def metrics_endpoint(_: Request) -> Response:
+def metrics_endpoint(request: Request) -> Response:
+    """Prometheus' scrape. Open unless ``SIGNOFF_METRICS_TOKEN`` is set; then the scraper
+    sends it as a bearer token (Prometheus' ``authorization`` scrape setting)."""
+    token = get_settings().metrics_token
+    if token:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise ApiError(
+                401,
+                "metrics_token_required",
+                "Send the metrics token as a bearer token.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

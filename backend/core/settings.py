@@ -1,6 +1,7 @@
 """Configuration, read once from `SIGNOFF_*` environment variables."""
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,7 +13,14 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./signoff.db"
     oidc_issuer: str = "http://localhost:9400"
     oidc_client_id: str = "signoff-console"
+    # The claim holding the person's groups: an exact name, else a dotted path
+    # (realm_access.roles); a list, or a string of names split by spaces/commas.
     oidc_roles_claim: str = "groups"
+    # Where groups are read: the ID token, the provider's /userinfo (with the access token the
+    # console sends), or auto (the ID token when it has the claim, else /userinfo).
+    oidc_groups_source: Literal["auto", "id_token", "userinfo"] = "auto"
+    # An unknown key id refetches the JWKS at once; such refetches at most this often (forged kids).
+    oidc_refetch_seconds: float = Field(default=10.0, ge=0)
     # How long an OIDC discovery document and key set are trusted before a refetch.
     oidc_cache_seconds: int = 3600
     # Clock skew tolerated on exp/iat/nbf between the identity provider and us.
@@ -21,6 +29,8 @@ class Settings(BaseSettings):
     admin_role: str = "admin"
     # Security reviewers: may read the audit trail, nothing else.
     auditor_role: str = "auditor"
+    # Who reads payload fields marked "x-pii" in clear, in every read (backend/catalog/pii.py).
+    unmask_role: str = "admin"
 
     idempotency_ttl_hours: int = 24
     # Group commit: under load, how long the writer waits for more proposals to join a
@@ -36,6 +46,11 @@ class Settings(BaseSettings):
     poll_fallback_seconds: float = 1.0
     api_key_days: int = 90
     log_level: str = "INFO"
+    # /metrics: open when unset; otherwise callers need `Authorization: Bearer <this token>`.
+    metrics_token: str | None = None
+    # Bounded label cardinality: agents and action types beyond these share the label `other`.
+    metrics_max_agents: int = Field(default=100, ge=1)
+    metrics_max_action_types: int = Field(default=50, ge=1)
 
     # Keys (see docs/operations.md, "Keys"). None of them is ever stored in the database.
     # Each is given inline or as a file; when neither is set, the key is generated on first

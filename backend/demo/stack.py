@@ -75,19 +75,40 @@ def idp_command(port: int, users: Sequence[dict[str, Any]] = USERS) -> list[str]
     return args
 
 
-def secrets_toml(ui_port: int, idp_url: str, api_url: str, client_id: str = CLIENT_ID) -> str:
-    """The console's `.streamlit/secrets.toml`: OIDC login and where the API is."""
+def secrets_toml(
+    ui_port: int,
+    idp_url: str,
+    api_url: str,
+    client_id: str = CLIENT_ID,
+    client_secret: str | None = None,
+    prompt: str = "select_account",
+    scope: str = "openid email profile",
+) -> str:
+    """The console's `.streamlit/secrets.toml`: OIDC login and where the API is.
+
+    `[auth.client_kwargs]` is what the console adds to the authorization request: some
+    providers refuse Streamlit's default ``prompt=select_account`` (use ``login``), and some
+    send groups only for an extra scope (docs/identity.md). The access token is exposed so the
+    console can send it for groups read from /userinfo."""
     return (
         "[auth]\n"
         f'redirect_uri = "http://localhost:{ui_port}/oauth2callback"\n'
         f'cookie_secret = "{secrets.token_urlsafe(32)}"\n'
-        f'client_id = "{client_id}"\n'
-        f'client_secret = "{secrets.token_urlsafe(16)}"\n'
-        f'server_metadata_url = "{idp_url}/.well-known/openid-configuration"\n'
-        'expose_tokens = ["id"]\n\n'
+        f"client_id = {_toml(client_id)}\n"
+        f"client_secret = {_toml(client_secret or secrets.token_urlsafe(16))}\n"
+        f"server_metadata_url = {_toml(idp_url.rstrip('/') + '/.well-known/openid-configuration')}\n"
+        'expose_tokens = ["id", "access"]\n\n'
+        "[auth.client_kwargs]\n"
+        f"prompt = {_toml(prompt)}\n"
+        f"scope = {_toml(scope)}\n\n"
         "[signoff]\n"
-        f'api_url = "{api_url}"\n'
+        f"api_url = {_toml(api_url)}\n"
     )
+
+
+def _toml(value: str) -> str:
+    # A JSON string is a valid TOML basic string (quotes and backslashes escaped).
+    return json.dumps(value)
 
 
 def write_secrets(workdir: Path, content: str) -> Path:

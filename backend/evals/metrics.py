@@ -9,7 +9,8 @@ Definitions: approval_rate and rejection_rate are over decided proposals (policy
 denials count as rejections, with reason ``policy_denied``); escalation_rate is the share
 of proposals that went to a human (effective mode draft or approve, not denied);
 time to decision is over human decisions; policy_violations counts policy denials;
-scenario_pass_rate is the latest completed eval run of that agent for that action type.
+scenario_pass_rate is the latest completed eval run of that agent for that action type;
+tool_calls_per_task and tokens_per_task are the means of the proposals' context values.
 """
 
 from datetime import datetime
@@ -30,6 +31,13 @@ _COUNTS = """
         AS escalated,
     sum(CASE WHEN p.policy_outcome = 'deny' THEN 1 ELSE 0 END) AS policy_violations
 """
+
+
+def _per_task(dialect: str) -> str:
+    """Mean tool calls and tokens per task, from the proposals' context."""
+    if dialect == "postgresql":
+        return "avg((p.context->>'tool_calls')::float), avg((p.context->>'tokens')::float)"
+    return "avg(json_extract(p.context, '$.tool_calls')), avg(json_extract(p.context, '$.tokens'))"
 
 
 def _filters(
@@ -114,11 +122,13 @@ def _aggregate(
         group = f"{_bucket_expr(dialect)}, {group}"
     base = f"FROM proposals p JOIN agents a ON a.id = p.agent_id WHERE {where}"
     nkeys = 4 if bucket else 3
-    rows = _bind(session, f"SELECT {keys}, {_COUNTS} {base} GROUP BY {group}", params).all()
+    counts = f"{_COUNTS}, {_per_task(dialect)}"
+    rows = _bind(session, f"SELECT {keys}, {counts} {base} GROUP BY {group}", params).all()
     out: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
         key = tuple(row[:nkeys])
-        proposals, approved, rejected, escalated, violations = (int(v or 0) for v in row[nkeys:])
+        proposals, approved, rejected, escalated, violations = (int(v or 0) for v in row[nkeys : nkeys + 5])
+        tool_calls, tokens = row[nkeys + 5 : nkeys + 7]
         decided = approved + rejected
         item: dict[str, Any] = {
             "agent_id": key[-3],
@@ -134,6 +144,8 @@ def _aggregate(
             "time_to_decision_p50_s": None,
             "time_to_decision_p95_s": None,
             "policy_violations": violations,
+            "tool_calls_per_task": _round(tool_calls),
+            "tokens_per_task": _round(tokens),
         }
         if bucket:
             item = {"bucket": key[0], **item}

@@ -50,6 +50,8 @@ class Placement:
     request_hash: str
     idempotency_key: str | None = None
     key_id: str | None = None
+    # The request's W3C traceparent (tracing on), stored so later work joins its trace.
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,14 @@ class Batch:
     def remember(self, agent_id: str, key: str, request_hash: str, placed: Placed) -> None:
         self.answers.remember(agent_id, key, request_hash, placed.status, placed.body)
 
-    def place(self, agent: Agent, body: ProposalCreate, key: str | None, prep: Prepared) -> Placed:
+    def place(
+        self,
+        agent: Agent,
+        body: ProposalCreate,
+        key: str | None,
+        prep: Prepared,
+        traceparent: str | None = None,
+    ) -> Placed:
         action_type, grant, verdict = prep.config.action_type, prep.config.grant, prep.verdict
         assert action_type is not None and grant is not None and verdict is not None
         context = prep.context
@@ -176,6 +185,7 @@ class Batch:
         )
         now = utcnow()
         row = self._proposal_row(agent, action_type, grant, body, key, prep, mode, flags, now)
+        row["traceparent"] = traceparent
         decision = self._policy_decision(row, mode, verdict, now)
         if eval_tag is not None:
             self._links.append({"proposal_id": row["id"], "run_id": eval_tag[0], "case_id": eval_tag[1]})

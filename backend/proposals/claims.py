@@ -54,13 +54,44 @@ def claim(proposal_id: str, user: User) -> dict[str, Any]:
         return {"by": user.sub, "name": user.name or user.email or user.sub, "expires_at": until}
 
 
-def release(proposal_id: str, user: User, is_admin: bool) -> None:
+def release(proposal_id: str, user: User, is_admin: bool, force: bool = False) -> None:
+    """Release one's own claim; an admin breaks another reviewer's with ``force`` (audited,
+    naming whose claim it was)."""
     with transaction() as session:
         proposal = load(session, proposal_id)
         if proposal.claimed_by is None:
             return
-        if proposal.claimed_by != user.sub and not is_admin:
-            raise ApiError(403, "not_claim_holder", "Only the reviewer who holds the claim can release it.")
+        held_by = proposal.claimed_by
+        if held_by != user.sub:
+            if not is_admin:
+                raise ApiError(
+                    403, "not_claim_holder", "Only the reviewer who holds the claim can release it."
+                )
+            if not force:
+                raise ApiError(
+                    409,
+                    "claimed",
+                    f"{proposal.claimed_by_name or held_by} holds this claim; break it with force=true.",
+                    param="force",
+                )
         proposal.claimed_by = proposal.claimed_by_name = proposal.claim_expires_at = None
         session.add(proposal)
-        audit.record(session, user.actor, AuditAction.PROPOSAL_RELEASED, f"proposal:{proposal.id}", {})
+        data = {"forced": True, "held_by": held_by} if held_by != user.sub else {}
+        audit.record(session, user.actor, AuditAction.PROPOSAL_RELEASED, f"proposal:{proposal.id}", data)
+
+
+def assign(proposal_id: str, user: User, to: str) -> dict[str, Any]:
+    """Assign a pending proposal to a reviewer (their ``sub``) or a group (``group:NAME``)."""
+    with transaction() as session:
+        proposal = still_pending(session, proposal_id, expired="This proposal has expired.")
+        before = proposal.assigned_to
+        proposal.assigned_to = to
+        session.add(proposal)
+        audit.record(
+            session,
+            user.actor,
+            AuditAction.PROPOSAL_ASSIGNED,
+            f"proposal:{proposal.id}",
+            {"to": to, "from": before},
+        )
+        return {"proposal_id": proposal.id, "assigned_to": to}

@@ -7,7 +7,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from backend.agents import lookup
-from backend.proposals.views import proposal_summary
+from backend.proposals import queue
 from models.common import utcnow
 from models.proposals import Proposal, Status
 
@@ -36,7 +36,7 @@ def queue_counts(session: Session, action_type: str | None = None) -> dict[str, 
     return {"pending": int(pending), "expiring_soon": int(soon), "claimed": int(claimed)}
 
 
-def agent_history(session: Session, agent_ref: str) -> dict[str, Any]:
+def agent_history(session: Session, agent_ref: str, unmask: bool = True) -> dict[str, Any]:
     """How this agent's proposals have fared: counts by status and its latest decided ones."""
     agent = lookup.find(session, agent_ref)
     # The latest proposals only (through the agent/created_at index): a reviewer wants the recent
@@ -65,5 +65,5 @@ def agent_history(session: Session, agent_ref: str) -> dict[str, Any]:
         "breaker_tripped_at": agent.breaker_tripped_at,
         "window": WINDOW,
         "counts": {status: int(n) for status, n in rows},
-        "recent": [proposal_summary(p, agent.name) for p in decided],
+        "recent": queue.summaries(session, decided, unmask),
     }

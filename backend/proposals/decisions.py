@@ -1,37 +1,87 @@
 """A reviewer's decision on a pending proposal: approve (perhaps edited) or reject.
 
 The rules, in the order they are checked: the proposal must still be pending (one past
-its deadline expires instead); a rejection needs known reason codes; an approval needs the
-agent to be allowed to act (``backend/controls/admission.py``), an edit that passes the
-action type's schema, and a policy that lets this reviewer approve
-(``backend/controls/policy/gate.py``). The decision then leaves ``pending`` through
-``backend/proposals/transitions.py``, where exactly one of concurrent deciders wins.
+its deadline expires instead) and not claimed by another reviewer (409 ``claimed``); the
+reviewer must have seen the current payload (``seen_payload_sha256``, 409 ``stale_view``);
+a rejection needs known reason codes. An approval needs the agent to be allowed to act
+(``backend/controls/admission.py``), a reviewer who has not approved already (409
+``already_approved``) and whom separation of duties does not exclude
+(``backend/proposals/duties.py``, 403), an edit within the action type's limits
+(``backend/catalog/edits.py``) that passes its schema, and a policy that lets this reviewer
+approve (``backend/controls/policy/gate.py``). An approval short of the quorum
+(``backend/proposals/quorum.py``) is recorded and the proposal stays ``pending``; the last
+one, or any rejection, leaves ``pending`` through ``backend/proposals/transitions.py``,
+where exactly one of concurrent deciders wins. The approval that ends a proposal (the Nth)
+is issued a signed receipt (``backend/proposals/receipts.py``) naming every approver whose
+approval counts, over the effective payload.
 """
 
 from typing import Any
 
+from sqlalchemy import update
+from sqlmodel import Session
+
 from backend.audit import chain as audit
 from backend.auth.oidc import User
-from backend.catalog import action_types
+from backend.catalog import action_types, edits, pii
 from backend.controls import admission
 from backend.controls.policy import gate
+from backend.core.canonical import sha256_hex
 from backend.core.db import transaction
 from backend.core.errors import ApiError
-from backend.proposals import receipts, transitions
+from backend.observability import tracing
+from backend.proposals import duties, quorum, receipts, transitions
 from backend.proposals.lookup import load
-from backend.proposals.reading import still_pending
+from backend.proposals.reading import decisions_of, still_pending
+from backend.proposals.views import decision_public
+from models.action_types import ActionType
 from models.agents import Agent
 from models.audit import AuditAction
 from models.common import utcnow
-from models.proposals import Decision, DecisionCreate, DecisionPublic, Status, Verdict
+from models.proposals import Decision, DecisionCreate, Proposal, Status, Verdict
+
+# A decision that lost a race with another approval on the same proposal is tried again
+# (it re-reads the proposal); exactly-once comes from the conditional UPDATEs, not this.
+_ATTEMPTS = 5
+
+
+class _Raced(Exception):
+    """Another approval changed the proposal between our read and our write."""
 
 
 def decide(proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]:
+    for _ in range(_ATTEMPTS - 1):
+        try:
+            return _decide(proposal_id, user, body)
+        except _Raced:
+            continue
+    try:
+        return _decide(proposal_id, user, body)
+    except _Raced:
+        raise ApiError(
+            409, "concurrent_decision", "Other reviewers are deciding this proposal right now; try again."
+        ) from None
+
+
+def _decide(proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]:
+    started = tracing.now()
     with transaction() as session:
         proposal = still_pending(session, proposal_id, expired="This proposal expired before a decision.")
+        now = utcnow()
+        _check_claim(proposal, user, now)
         action_type = action_types.require(session, proposal.action_type)
         agent = session.get(Agent, proposal.agent_id)
         assert agent is not None
+        decisions = decisions_of(session, proposal.id)
+        current = quorum.effective_payload(proposal, decisions)
+        if body.seen_payload_sha256 is not None and body.seen_payload_sha256 != sha256_hex(current):
+            raise ApiError(
+                409,
+                "stale_view",
+                "The payload changed since you read it (another approver edited it); read it again.",
+                param="seen_payload_sha256",
+                extra={"payload_sha256": sha256_hex(current)},
+            )
         if body.verdict == Verdict.reject:
             _check_reasons(action_type, body)
             if body.edited_payload is not None:
@@ -41,84 +91,225 @@ def decide(proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]
                     "Only an approval can carry an edited payload.",
                     param="edited_payload",
                 )
-            allowed_version, policy_ids = None, []
+            decision = _decision(proposal, user, body, None, None, [], now)
+            _finish(session, proposal, user, decision, Status.rejected)
         else:
-            admission.check(session, agent, admission.Asker.reviewer)
-            if body.reason_codes:
-                _check_reasons(action_type, body)
-            if body.edited_payload is not None:
-                action_types.validate_payload(action_type, body.edited_payload, field="edited_payload")
-            final_payload = body.edited_payload or proposal.payload
-            verdict = gate.judge_approval(session, user, agent, action_type, final_payload, proposal.context)
-            if not verdict.allowed:
-                audit.record(
-                    session,
-                    user.actor,
-                    AuditAction.DECISION_REFUSED,
-                    f"proposal:{proposal.id}",
-                    {
-                        "code": "insufficient_privilege",
-                        "policy_ids": verdict.policy_ids,
-                        "policy_version": verdict.version,
-                        "groups": list(user.groups),
-                    },
-                )
-                session.commit()
-                raise ApiError(
-                    403,
-                    "insufficient_privilege",
-                    "Policy does not let you approve this action.",
-                    extra={"policy_ids": verdict.policy_ids},
-                )
-            allowed_version, policy_ids = verdict.version, verdict.policy_ids
-        now = utcnow()
-        receipt = None
-        if body.verdict == Verdict.approve:
-            # Signed now, over the payload being approved (issue 14's quorum passes every approver).
-            receipt = receipts.issue(
-                proposal.id, proposal.action_type, final_payload, [user.sub], allowed_version, now
-            )
-        decision = Decision(
-            proposal_id=proposal.id,
-            verdict=body.verdict.value,
-            decided_by="user",
-            reviewer_sub=user.sub,
-            reviewer_email=user.email,
-            reviewer_name=user.name,
-            reviewer_groups=list(user.groups),
-            reason_codes=body.reason_codes,
-            comment=body.comment,
-            edited_payload=body.edited_payload,
-            policy_version=allowed_version,
-            policy_ids=policy_ids,
-            created_at=now,
-        )
-        if not transitions.leave_pending(
-            session,
-            proposal.id,
-            Status.approved if body.verdict == Verdict.approve else Status.rejected,
-            actor=user.actor,
-            action=AuditAction.PROPOSAL_DECIDED,
-            data={
-                "verdict": decision.verdict,
-                "reason_codes": decision.reason_codes,
-                "comment": decision.comment,
-                "edited": body.edited_payload is not None,
-                "edited_payload": body.edited_payload,
-                "policy_version": allowed_version,
-                "policy_ids": policy_ids,
-                "reviewer": {"sub": user.sub, "email": user.email, "groups": list(user.groups)},
-                **({"receipt": receipt.audit_data()} if receipt else {}),
-            },
-            at=now,
-        ):
-            session.rollback()
-            raise transitions.already_decided(load(session, proposal_id))
+            decision = _approve(session, proposal, action_type, agent, decisions, current, user, body, now)
         session.add(decision)
-        if receipt is not None:
-            receipts.add(session, receipt)
         session.flush()
-        return DecisionPublic.model_validate(decision, from_attributes=True).model_dump(mode="json")
+        tracing.finished(
+            "proposal.decide",
+            started,
+            traceparent=proposal.traceparent,
+            context_trace_id=proposal.context.get("trace_id"),
+            attributes={
+                "signoff.proposal.id": proposal.id,
+                "signoff.decision.verdict": decision.verdict,
+                "signoff.decision.reviewer": user.sub,
+                "signoff.decision.edited": decision.edited_payload is not None,
+                "signoff.policy.version": decision.policy_version,
+            },
+        )
+        return decision_public(decision).model_dump(mode="json")
+
+
+def _approve(
+    session: Session,
+    proposal: Proposal,
+    action_type: ActionType,
+    agent: Agent,
+    decisions: list[Decision],
+    current: dict[str, Any],
+    user: User,
+    body: DecisionCreate,
+    now: Any,
+) -> Decision:
+    admission.check(session, agent, admission.Asker.reviewer)
+    if body.reason_codes:
+        _check_reasons(action_type, body)
+    if any(d.reviewer_sub == user.sub for d in quorum.counted(proposal, decisions)):
+        raise ApiError(409, "already_approved", "You approved this already; another reviewer must approve.")
+    refused = duties.refusal(session, user, agent, action_type, decisions)
+    if refused is not None:
+        _refuse(session, proposal, user, "separation_of_duties", {"rule": refused})
+        raise ApiError(403, "separation_of_duties", duties.MESSAGES[refused], extra={"rule": refused})
+    edited = _edit(action_type, current, body)
+    final_payload = edited if edited is not None else current
+    verdict = gate.judge_approval(session, user, agent, action_type, final_payload, proposal.context)
+    if not verdict.allowed:
+        _refuse(
+            session,
+            proposal,
+            user,
+            "insufficient_privilege",
+            {"policy_ids": verdict.policy_ids, "policy_version": verdict.version},
+        )
+        raise ApiError(
+            403,
+            "insufficient_privilege",
+            "Policy does not let you approve this action.",
+            extra={"policy_ids": verdict.policy_ids},
+        )
+    decision = _decision(proposal, user, body, edited, verdict.version, verdict.policy_ids, now)
+    needed = quorum.required(session, proposal, action_type, agent)
+    count = 1 if edited is not None else proposal.approval_count + 1
+    if count >= needed:
+        # The Nth approval: the receipt names every approval that counts (an edit restarted
+        # the count at this one) and the payload now approved, signed in this transaction.
+        earlier = [] if edited is not None else quorum.counted(proposal, decisions)
+        approvers = [d.reviewer_sub for d in earlier if d.reviewer_sub] + [user.sub]
+        receipt = receipts.issue(
+            proposal.id, proposal.action_type, final_payload, approvers, verdict.version, now
+        )
+        final = {"approval_count": count, "approvals_required": needed}
+        _finish(session, proposal, user, decision, Status.approved, receipt=receipt, **final)
+        receipts.add(session, receipt)
+        return decision
+    # Short of the quorum: record the approval; the proposal stays pending for the next one.
+    moved = session.execute(
+        update(Proposal)
+        .where(
+            Proposal.id == proposal.id,  # type: ignore[arg-type]
+            Proposal.status == Status.pending.value,  # type: ignore[arg-type]
+            Proposal.updated_at == proposal.updated_at,  # type: ignore[arg-type]
+        )
+        .values(
+            approval_count=count,
+            approvals_required=needed,
+            updated_at=now,
+            **_released_if_held(proposal, user),
+        )
+    )
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        session.rollback()
+        raise _Raced
+    audit.record(
+        session,
+        user.actor,
+        AuditAction.DECISION_RECORDED,
+        f"proposal:{proposal.id}",
+        {**_audit_data(decision, user), "approvals": count, "approvals_required": needed},
+    )
+    return decision
+
+
+def _edit(action_type: ActionType, current: dict[str, Any], body: DecisionCreate) -> dict[str, Any] | None:
+    """The edited payload, checked; None when there is no edit (or it changes nothing)."""
+    if body.edited_payload is None:
+        return None
+    edited = pii.restore_masked(body.edited_payload, current, action_type.payload_schema)
+    if edited == current:
+        return None
+    edits.check(action_type, current, edited)
+    action_types.validate_payload(action_type, edited, field="edited_payload")
+    if not body.reason_codes and not body.comment.strip():
+        raise ApiError(
+            422, "edit_reason_required", "An edit needs a reason code or a comment.", param="comment"
+        )
+    return edited
+
+
+def _released_if_held(proposal: Proposal, user: User) -> dict[str, Any]:
+    """An approver's own claim ends with their approval, so the next approver can work."""
+    if proposal.claimed_by == user.sub:
+        return {"claimed_by": None, "claimed_by_name": None, "claim_expires_at": None}
+    return {}
+
+
+def _finish(
+    session: Session,
+    proposal: Proposal,
+    user: User,
+    decision: Decision,
+    status: Status,
+    receipt: receipts.Issued | None = None,
+    **values: Any,
+) -> None:
+    data = _audit_data(decision, user)
+    if receipt is not None:
+        data["receipt"] = receipt.audit_data()
+    if not transitions.leave_pending(
+        session,
+        proposal.id,
+        status,
+        actor=user.actor,
+        action=AuditAction.PROPOSAL_DECIDED,
+        data=data,
+        at=decision.created_at,
+        unchanged_since=proposal.updated_at,
+        **values,
+    ):
+        session.rollback()
+        current = load(session, proposal.id)
+        if current.status == Status.pending:
+            raise _Raced
+        raise transitions.already_decided(current)
+
+
+def _decision(
+    proposal: Proposal,
+    user: User,
+    body: DecisionCreate,
+    edited: dict[str, Any] | None,
+    version: int | None,
+    policy_ids: list[str],
+    now: Any,
+) -> Decision:
+    return Decision(
+        proposal_id=proposal.id,
+        verdict=body.verdict.value,
+        decided_by="user",
+        reviewer_sub=user.sub,
+        reviewer_email=user.email,
+        reviewer_name=user.name,
+        reviewer_groups=list(user.groups),
+        reason_codes=body.reason_codes,
+        comment=body.comment,
+        edited_payload=edited,
+        policy_version=version,
+        policy_ids=policy_ids,
+        created_at=now,
+    )
+
+
+def _audit_data(decision: Decision, user: User) -> dict[str, Any]:
+    return {
+        "verdict": decision.verdict,
+        "reason_codes": decision.reason_codes,
+        "comment": decision.comment,
+        "edited": decision.edited_payload is not None,
+        "edited_payload": decision.edited_payload,
+        "policy_version": decision.policy_version,
+        "policy_ids": decision.policy_ids,
+        "reviewer": {"sub": user.sub, "email": user.email, "groups": list(user.groups)},
+    }
+
+
+def _refuse(session: Session, proposal: Proposal, user: User, code: str, data: dict[str, Any]) -> None:
+    """A refused approval is audited (and committed) before the 403 goes out."""
+    audit.record(
+        session,
+        user.actor,
+        AuditAction.DECISION_REFUSED,
+        f"proposal:{proposal.id}",
+        {"code": code, **data, "groups": list(user.groups)},
+    )
+    session.commit()
+
+
+def _check_claim(proposal: Proposal, user: User, now: Any) -> None:
+    if (
+        proposal.claimed_by is not None
+        and proposal.claimed_by != user.sub
+        and proposal.claim_expires_at is not None
+        and proposal.claim_expires_at > now
+    ):
+        raise ApiError(
+            409,
+            "claimed",
+            f"{proposal.claimed_by_name or proposal.claimed_by} is reviewing this.",
+            extra={"claimed_by": proposal.claimed_by, "claim_expires_at": proposal.claim_expires_at},
+        )
 
 
 def _check_reasons(action_type: Any, body: DecisionCreate) -> None:

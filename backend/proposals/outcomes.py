@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backend.core.db import transaction
 from backend.core.errors import ApiError
+from backend.observability import tracing
 from backend.proposals import idempotency, receipts, transitions
 from backend.proposals.lookup import load, load_for_agent
 from backend.proposals.reading import expire_if_due, full_view
@@ -40,6 +41,7 @@ def cancel(proposal_id: str, agent_id: str) -> dict[str, Any]:
 def report_execution(proposal_id: str, agent_id: str, body: ExecutionReport) -> tuple[dict[str, Any], bool]:
     """Record the outcome once. Returns (execution, replayed)."""
     request_hash = idempotency.fingerprint(body.model_dump(mode="json"))
+    started = tracing.now()
     try:
         with transaction() as session:
             proposal = load_for_agent(session, agent_id, proposal_id)
@@ -84,6 +86,12 @@ def report_execution(proposal_id: str, agent_id: str, body: ExecutionReport) -> 
                 },
             ):
                 raise transitions.already_decided(load(session, proposal_id))
+            tracing.finished(
+                "proposal.execution",
+                started,
+                traceparent=proposal.traceparent,
+                attributes={"signoff.proposal.id": proposal.id, "signoff.execution.status": body.status},
+            )
             return _public_execution(execution), False
     except IntegrityError:
         with transaction() as session:

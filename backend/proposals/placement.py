@@ -32,6 +32,7 @@ from backend.controls.budgets import ledger
 from backend.controls.policy import gate
 from backend.core.db import read_session, transaction
 from backend.core.errors import ApiError
+from backend.observability import tracing
 from backend.proposals import idempotency
 from backend.proposals.batch import Batch, Configuration, Placed, Placement, Prepared
 from backend.webhooks import events as webhook_events
@@ -134,7 +135,11 @@ def _prepare(items: list[Placement]) -> tuple[list[Prepared], bool]:
         agent, has_budgets = agents.get(item.agent_id, (None, False))
         grant = grants.get((item.agent_id, item.body.action_type))
         config = Configuration(agent, grant, known.get(item.body.action_type), has_budgets)
-        prepared.append(_judge(item, config, policies, granted.get(item.agent_id, [])))
+        with tracing.span("policy.judge", parent=tracing.context_of(item.traceparent)) as span:
+            prep = _judge(item, config, policies, granted.get(item.agent_id, []))
+            if prep.verdict is not None:
+                tracing.annotate(span, tracing.verdict_attributes(prep.verdict))
+        prepared.append(prep)
     return prepared, hooks_live
 
 
@@ -216,7 +221,7 @@ def _one(batch: Batch, item: Placement, prep: Prepared) -> Placed | ApiError:
         earlier = batch.replay(item.agent_id, item.idempotency_key, item.request_hash)
         if earlier is not None:
             return earlier
-    placed = batch.place(agent, item.body, item.idempotency_key, prep)
+    placed = batch.place(agent, item.body, item.idempotency_key, prep, item.traceparent)
     if item.idempotency_key is not None:
         batch.remember(item.agent_id, item.idempotency_key, item.request_hash, placed)
     return placed

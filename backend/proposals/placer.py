@@ -27,6 +27,7 @@ from typing import Any
 import structlog
 
 from backend.core.settings import get_settings
+from backend.observability import tracing
 from backend.proposals.batch import Placed, Placement
 from backend.proposals.placement import place_batch
 
@@ -94,11 +95,13 @@ class Placer:
             waiting = self._collect(linger if busy else 0.0)
             busy = len(waiting) >= LINGER_AFTER
             outcomes: list[Placed | BaseException]
-            try:
-                outcomes = list(place_batch([item for item, _, _ in waiting]))
-            except BaseException as exc:
-                log.exception("placement batch failed", size=len(waiting))
-                outcomes = [exc] * len(waiting)
+            with tracing.placement_batch([item.traceparent for item, _, _ in waiting]) as spans:
+                try:
+                    outcomes = list(place_batch([item for item, _, _ in waiting]))
+                except BaseException as exc:
+                    log.exception("placement batch failed", size=len(waiting))
+                    outcomes = [exc] * len(waiting)
+                tracing.placed(spans, outcomes)
             # One wake-up per event loop, not one per proposal: each is a write to the loop's pipe.
             answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Placed], Any]]] = {}
             for (_, loop, future), outcome in zip(waiting, outcomes, strict=True):

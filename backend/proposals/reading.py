@@ -10,14 +10,15 @@ from typing import Any, TypeVar
 
 from sqlmodel import Session, select
 
+from backend.catalog import action_types
 from backend.core.db import read_session, transaction
 from backend.core.errors import ApiError
-from backend.proposals import receipts, transitions
+from backend.proposals import quorum, receipts, transitions
 from backend.proposals.lookup import load, load_for_agent
-from backend.proposals.views import proposal_public
+from backend.proposals.views import decision_public, proposal_public
 from models.agents import Agent
 from models.common import utcnow
-from models.proposals import Decision, DecisionPublic, DecisionState, Execution, Proposal, Status, Verdict
+from models.proposals import Decision, DecisionState, Execution, Proposal, Status
 
 _T = TypeVar("_T")
 # Statuses in which a proposal has been approved, so has a receipt.
@@ -48,20 +49,31 @@ def still_pending(session: Session, proposal_id: str, expired: str) -> Proposal:
     return proposal
 
 
-def full_view(session: Session, proposal: Proposal) -> dict[str, Any]:
-    decisions = list(
+def decisions_of(session: Session, proposal_id: str) -> list[Decision]:
+    return list(
         session.exec(
-            select(Decision).where(Decision.proposal_id == proposal.id).order_by(Decision.created_at)  # type: ignore[arg-type]
+            select(Decision)
+            .where(Decision.proposal_id == proposal_id)  # type: ignore[arg-type]
+            .order_by(Decision.created_at, Decision.id)  # type: ignore[arg-type]
         ).all()
     )
+
+
+def full_view(session: Session, proposal: Proposal, unmask: bool = True) -> dict[str, Any]:
+    """The proposal with its decisions, execution and quorum progress; ``x-pii`` fields
+    masked unless ``unmask``."""
+    decisions = decisions_of(session, proposal.id)
     execution = session.get(Execution, proposal.id)
     agent = session.get(Agent, proposal.agent_id)
+    action_type = action_types.require(session, proposal.action_type)
     return proposal_public(
         proposal,
         decisions=decisions,
         execution=execution,
         agent_name=agent.name if agent else None,
         now=utcnow(),
+        approvals_required=quorum.required(session, proposal, action_type, agent),
+        mask_schema=None if unmask else action_type.payload_schema,
     )
 
 
@@ -81,29 +93,29 @@ def _read(proposal_id: str, agent_id: str | None, render: Callable[[Session, Pro
         return render(session, proposal)
 
 
-def get_view(proposal_id: str, agent_id: str | None = None) -> dict[str, Any]:
-    return _read(proposal_id, agent_id, full_view)
+def get_view(proposal_id: str, agent_id: str | None = None, unmask: bool = True) -> dict[str, Any]:
+    return _read(proposal_id, agent_id, lambda s, p: full_view(s, p, unmask))
 
 
 def decision_state(session: Session, proposal: Proposal) -> dict[str, Any]:
-    decision = session.exec(
-        select(Decision).where(Decision.proposal_id == proposal.id).order_by(Decision.created_at.desc())  # type: ignore[union-attr]
-    ).first()
-    payload = proposal.payload
+    """The agent's view of its own proposal (in clear: the values are the agent's, and it
+    executes the approved payload). ``payload`` is what was approved: the latest
+    approver's edit, else the proposal's own. Approvals short of the quorum are not shown:
+    to the agent the proposal is simply still pending. ``receipt`` is the signed approval
+    receipt once the proposal has been approved (by the quorum or by policy)."""
+    decisions = decisions_of(session, proposal.id) if proposal.decided_at is not None else []
+    decision = decisions[-1] if decisions else None
     receipt = None
-    if decision is not None and decision.verdict == Verdict.approve:
-        if decision.edited_payload:
-            payload = decision.edited_payload
-        if proposal.status in _RECEIPTED:
-            found = receipts.for_proposal(session, proposal.id)
-            receipt = found.token if found else None
+    if proposal.status in _RECEIPTED:
+        found = receipts.for_proposal(session, proposal.id)
+        receipt = found.token if found else None
     return DecisionState(
         proposal_id=proposal.id,
         status=proposal.status,
         mode=proposal.mode,
         decided=proposal.status != Status.pending,
-        decision=DecisionPublic.model_validate(decision, from_attributes=True) if decision else None,
-        payload=payload,
+        decision=decision_public(decision) if decision else None,
+        payload=quorum.effective_payload(proposal, decisions),
         expires_at=proposal.expires_at,
         receipt=receipt,
     ).model_dump(mode="json")

@@ -11,26 +11,37 @@ and wakes the agent's long-poll; reaching ``executed`` or ``failed`` goes throug
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlmodel import Session
 
 from backend.audit import chain as audit
 from backend.core.errors import ApiError
 from backend.proposals import waiting
+from models.action_types import ActionType, OnExpiry
 from models.audit import AuditAction
 from models.common import utcnow
-from models.proposals import Proposal, Status
+from models.proposals import Decision, Proposal, Status, Verdict
 
 FINAL_FROM_PENDING = frozenset({Status.approved, Status.rejected, Status.expired, Status.cancelled})
 
 
 def transition(
-    session: Session, proposal_id: str, from_status: Status, to_status: Status, **values: Any
+    session: Session,
+    proposal_id: str,
+    from_status: Status,
+    to_status: Status,
+    *,
+    unchanged_since: datetime | None = None,
+    **values: Any,
 ) -> bool:
-    """Move one proposal from one status to another; False if someone else moved it first."""
+    """Move one proposal from one status to another; False if someone else moved it first
+    (or, given ``unchanged_since``, changed it at all since it was read: another approval)."""
+    conditions = [Proposal.id == proposal_id, Proposal.status == from_status.value]
+    if unchanged_since is not None:
+        conditions.append(Proposal.updated_at == unchanged_since)
     result = session.execute(
         update(Proposal)
-        .where(Proposal.id == proposal_id, Proposal.status == from_status.value)  # type: ignore[arg-type]
+        .where(*conditions)  # type: ignore[arg-type]
         .values(status=to_status.value, updated_at=utcnow(), **values)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -45,6 +56,8 @@ def leave_pending(
     action: AuditAction,
     data: dict[str, Any],
     at: datetime | None = None,
+    unchanged_since: datetime | None = None,
+    **values: Any,
 ) -> bool:
     """End a pending proposal: decided now, unclaimed, audited, its waiters woken once the
     transaction commits. False (and nothing written) if it had already left ``pending``."""
@@ -55,6 +68,8 @@ def leave_pending(
         proposal_id,
         Status.pending,
         to_status,
+        unchanged_since=unchanged_since,
+        **values,
         decided_at=at or utcnow(),
         claimed_by=None,
         claimed_by_name=None,
@@ -67,16 +82,37 @@ def leave_pending(
 
 
 def expire(session: Session, proposal_id: str, expires_at: datetime, at: datetime | None = None) -> bool:
-    """A pending proposal past its deadline expires: on read and in the sweep alike."""
-    return leave_pending(
+    """A pending proposal past its deadline ends as its action type's ``on_expiry`` says:
+    ``rejected`` (the default: silence is a refusal, with a system decision giving the
+    reason code ``expired``) or ``expired``. On read and in the sweep alike."""
+    on_expiry = session.execute(
+        select(ActionType.on_expiry)
+        .join(Proposal, Proposal.action_type == ActionType.name)  # type: ignore[arg-type]
+        .where(Proposal.id == proposal_id)  # type: ignore[arg-type]
+    ).scalar()
+    outcome = Status.rejected if on_expiry == OnExpiry.reject.value else Status.expired
+    now = at or utcnow()
+    moved = leave_pending(
         session,
         proposal_id,
-        Status.expired,
+        outcome,
         actor="system",
         action=AuditAction.PROPOSAL_EXPIRED,
-        data={"expires_at": expires_at},
-        at=at,
+        data={"expires_at": expires_at, "outcome": outcome.value},
+        at=now,
     )
+    if moved and outcome == Status.rejected:
+        session.add(
+            Decision(
+                proposal_id=proposal_id,
+                verdict=Verdict.reject.value,
+                decided_by="system",
+                reason_codes=["expired"],
+                comment="No decision before the deadline.",
+                created_at=now,
+            )
+        )
+    return moved
 
 
 def finish(session: Session, proposal_id: str, succeeded: bool, *, actor: str, data: dict[str, Any]) -> bool:

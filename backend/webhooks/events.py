@@ -17,6 +17,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session as OrmSession
 
 from backend.audit.chain import WrittenEvent, written
+from backend.catalog import pii
 from backend.core import commit
 from models.action_types import ActionType
 from models.audit import AuditAction
@@ -112,15 +113,31 @@ def _queue_deliveries(session: OrmSession) -> None:
     ).all()
     if not endpoints:
         return
+    schemas: dict[str, dict[str, Any] | None] = {}
     for event in relevant:
         proposal_id = event.subject_id if event.subject_kind == "proposal" else None
         proposal = _proposal_view(session, proposal_id) if proposal_id else None
-        body = _message(event.action.value, event.at, _event_data(event, proposal))
+        data = _event_data(event, proposal)
+        if proposal is not None:
+            # Receivers have no roles: x-pii values never leave in an event (backend/catalog/pii.py).
+            # The executor call below is the exception: it must carry what was approved.
+            data = pii.masked_event_data(data, _schema(session, schemas, proposal["action_type"]))
+        body = _message(event.action.value, event.at, data)
         for endpoint_id, _url, types in endpoints:
             if event.action in types:
                 _queue(session, endpoint_id, event.action.value, body, proposal_id)
         if event.action == AuditAction.PROPOSAL_DECIDED and proposal is not None:
             _queue_executor(session, endpoints, proposal, event)
+
+
+def _schema(
+    session: OrmSession, cache: dict[str, dict[str, Any] | None], action_type: str
+) -> dict[str, Any] | None:
+    if action_type not in cache:
+        cache[action_type] = session.execute(
+            select(ActionType.payload_schema).where(ActionType.name == action_type)  # type: ignore[arg-type]
+        ).scalar()
+    return cache[action_type]
 
 
 def _queue_executor(

@@ -22,6 +22,7 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import select, update
 
 from backend.core.db import is_sqlite, transaction
+from backend.observability import metrics, tracing
 from backend.proposals import receipts, transitions
 from backend.webhooks import secrets, targets
 from backend.webhooks.events import wakeup
@@ -46,6 +47,8 @@ class Due:
     proposal_id: str | None
     attempts: int
     created_at: datetime
+    # The proposal's stored traceparent: the delivery joins the proposal's trace.
+    traceparent: str | None = None
 
 
 def backoff(settings: WebhookSettings, attempt: int) -> float:
@@ -66,8 +69,10 @@ def claim_due(settings: WebhookSettings, limit: int) -> list[Due]:
                 WebhookDelivery.proposal_id,
                 WebhookDelivery.attempts,
                 WebhookDelivery.created_at,
+                Proposal.traceparent,
             )
             .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)  # type: ignore[arg-type]
+            .outerjoin(Proposal, Proposal.id == WebhookDelivery.proposal_id)  # type: ignore[arg-type]
             .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)  # type: ignore[arg-type]
             .order_by(WebhookDelivery.next_attempt_at)
             .limit(limit)
@@ -154,7 +159,8 @@ def _post(settings: WebhookSettings, http: httpx.Client, due: Due) -> httpx.Resp
     addresses checked; raises UnsafeTarget instead of sending into the internal network."""
     target = targets.check(due.url, targets.parse_allowlist(settings.allowlist))
     url, host, extensions = targets.pinned_request(target)
-    headers = {**signed_headers(secrets.unseal(due.secret), due.id, due.body), **host}
+    signed = signed_headers(secrets.unseal(due.secret), due.id, due.body)
+    headers = {**signed, **tracing.outgoing_headers(), **host}
     return http.post(url, content=due.body, headers=headers, extensions=extensions)
 
 
@@ -163,20 +169,25 @@ def attempt(settings: WebhookSettings, http: httpx.Client, due: Due) -> None:
     response: httpx.Response | None = None
     error: str | None = None
     started = time.perf_counter()
-    try:
-        response = _post(settings, http, due)
-    except httpx.TimeoutException:
-        error = "timeout"
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:1000]
-    except (targets.UnsafeTarget, secrets.SecretUnreadable) as exc:
-        error = f"refused: {exc}"[:1000]
+    attributes = {"signoff.webhook.event_type": due.event_type, "signoff.webhook.delivery_id": due.id}
+    with tracing.span("webhook.deliver", traceparent=due.traceparent, attributes=attributes) as span:
+        try:
+            response = _post(settings, http, due)
+        except httpx.TimeoutException:
+            error = "timeout"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+        except (targets.UnsafeTarget, secrets.SecretUnreadable) as exc:
+            error = f"refused: {exc}"[:1000]
+        tracing.annotate(span, {"http.response.status_code": response.status_code if response else None})
     latency_ms = (time.perf_counter() - started) * 1000
     ok = response is not None and 200 <= response.status_code < 300
     if response is not None and not ok:
         error = f"HTTP {response.status_code}"
         if response.is_redirect:
             error += " (redirects are not followed)"
+    if not ok:
+        metrics.webhook_failed(due.event_type)
     number = due.attempts + 1
     now = utcnow()
     values: dict[str, Any] = {

@@ -13,11 +13,13 @@ resumes the graph. Any other HITL client (an inbox UI) can resume the same inter
     result = run_with_signoff(graph, {"messages": [...]}, config, client)
 """
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.config import get_config
+from langgraph.func import task
 from langgraph.types import Command, interrupt
 
 from signoff.client import Client
@@ -44,25 +46,57 @@ def to_hitl_decision(state: DecisionState, tool_name: str) -> dict[str, Any]:
     return {"type": "reject", "message": message}
 
 
+def outcome_message(state: DecisionState, execution: Any = None) -> tuple[str, str]:
+    """(content, status) of the tool message for a proposal that will not run now: every
+    final state says what happened, so the model is never told "not approved" about an
+    action that ran."""
+    if state.status == "executed":
+        result = getattr(execution, "result", None)
+        return (str(result) if result is not None else "Done (already executed)."), "success"
+    if state.status == "failed":
+        error = getattr(execution, "error", None) or "no detail"
+        return f"The action was approved but failed when run: {error}", "error"
+    if state.status == "approved" and state.mode == "draft":
+        return "Submitted as a draft: a reviewer decides and the executor applies it.", "success"
+    if state.status == "observed":
+        return "Recorded for observation only: the action was not run.", "success"
+    if state.status == "expired":
+        return "Not approved: the proposal expired before a reviewer decided.", "error"
+    if state.status == "cancelled":
+        return "Not approved: the proposal was cancelled.", "error"
+    return str(to_hitl_decision(state, "").get("message", f"Not approved: {state.status}.")), "error"
+
+
 class SignoffToolNode:
     """Runs the last AI message's tool calls; the gated ones only after a decision.
 
     `tools` maps a tool name to `(function, action_type)`; `action_type=None` runs ungated.
-    The node proposes under an Idempotency-Key made of the thread id and the tool call id,
-    so LangGraph's re-execution of the node on resume finds the same proposal.
+
+    Exactly once, by proposal id: the proposals are placed in a LangGraph task, whose result
+    (the proposal ids) is saved in the checkpoint; when the node runs again on resume, however
+    long after (past the server's 24 h idempotency window too), it reads the ids back instead
+    of proposing again. Signoff, not the resume value, says what was decided: on resume the
+    node reads each proposal's state, runs an approved tool (in a task of its own) with the
+    approved arguments, reports the outcome, and maps every other final state to its
+    message. A proposal already ``executed`` (a crash after the report, before the
+    checkpoint) is not run again: its recorded result is the answer.
     """
 
-    def __init__(self, tools: dict[str, tuple[Callable[..., Any], str | None]], client: Client) -> None:
+    def __init__(
+        self,
+        tools: dict[str, tuple[Callable[..., Any], str | None]],
+        client: Client,
+        wait_timeout: float | None = None,
+    ) -> None:
         self.tools = tools
         self.client = client
+        self.wait_timeout = wait_timeout
+        self._place = task(name="signoff_place")(self._place_proposals)
+        self._execute = task(name="signoff_execute")(self._execute_approved)
 
-    def __call__(self, state: dict[str, Any]) -> dict[str, Any]:
-        last = state["messages"][-1]
-        calls = last.tool_calls if isinstance(last, AIMessage) else []
-        thread = get_config().get("configurable", {}).get("thread_id", "no-thread")
-        gated = [c for c in calls if self.tools.get(c["name"], (None, None))[1]]
-        handles = {
-            c["id"]: self.client.propose(
+    def _place_proposals(self, thread: str, calls: list[dict[str, Any]]) -> list[str]:
+        return [
+            self.client.propose(
                 self.tools[c["name"]][1],  # type: ignore[arg-type]
                 c["args"],
                 summary=f"{c['name']} requested by the agent",
@@ -70,58 +104,82 @@ class SignoffToolNode:
                     {"kind": "tool_call", "title": c["name"], "content": {"id": c["id"], "args": c["args"]}}
                 ],
                 idempotency_key=f"lg-{thread}-{c['id']}",
-            )
-            for c in gated
-        }
-        decisions: list[dict[str, Any]] = []
+            ).id
+            for c in calls
+        ]
+
+    def __call__(self, state: dict[str, Any]) -> dict[str, Any]:
+        last = state["messages"][-1]
+        calls = last.tool_calls if isinstance(last, AIMessage) else []
+        thread = str(get_config().get("configurable", {}).get("thread_id", "no-thread"))
+        gated = [dict(c) for c in calls if self.tools.get(c["name"], (None, None))[1]]
+        ids: dict[str, str] = {}
         if gated:
-            answer = interrupt(
+            placed = self._place(thread, gated).result()
+            ids = dict(zip([c["id"] for c in gated], placed, strict=True))
+            interrupt(
                 {
                     "action_requests": [
-                        {
-                            "name": c["name"],
-                            "args": c["args"],
-                            "description": f"Signoff proposal {handles[c['id']].id}",
-                        }
-                        for c in gated
+                        {"name": c["name"], "args": c["args"], "description": f"Signoff proposal {pid}"}
+                        for c, pid in zip(gated, placed, strict=True)
                     ],
                     "review_configs": [
                         {"action_name": c["name"], "allowed_decisions": ALLOWED} for c in gated
                     ],
-                    "signoff": {"proposal_ids": [handles[c["id"]].id for c in gated]},
+                    "signoff": {"proposal_ids": placed},
                 }
             )
-            decisions = list(answer["decisions"])
-        by_call = dict(zip([c["id"] for c in gated], decisions, strict=True))
-        messages = [self._run(c, by_call.get(c["id"]), handles.get(c["id"])) for c in calls]
+        messages = [self._answer(dict(c), ids.get(c["id"])) for c in calls]
         return {"messages": messages}
 
-    def _run(self, call: dict[str, Any], decision: dict[str, Any] | None, handle: Any) -> ToolMessage:
-        fn = self.tools[call["name"]][0]
-        args = call["args"]
-        if decision is not None:
-            if decision["type"] == "reject":
-                return ToolMessage(
-                    decision.get("message", "Rejected."), tool_call_id=call["id"], status="error"
-                )
-            if decision["type"] == "edit":
-                args = decision["edited_action"]["args"]
-        try:
-            result = fn(**args)
-        except Exception as exc:
-            if handle is not None:
-                handle.report("failed", error=f"{type(exc).__name__}: {exc}")
-            return ToolMessage(f"Error: {exc}", tool_call_id=call["id"], status="error")
+    def _answer(self, call: dict[str, Any], proposal_id: str | None) -> ToolMessage:
+        if proposal_id is None:  # ungated
+            content, status = _run_tool(self.tools[call["name"]][0], call["args"], None)
+            return ToolMessage(content, tool_call_id=call["id"], status=status)
+        decided = self.client.wait(proposal_id, self.wait_timeout)
+        if decided.status == "approved" and decided.mode != "draft":
+            content, status = self._execute(call["name"], proposal_id, decided.payload).result()
+            if decided.edited:
+                content += f"\n(A reviewer edited the arguments; it ran with: {json.dumps(decided.payload)})"
+        else:
+            execution = None
+            if decided.status in ("executed", "failed"):
+                execution = self.client.get(proposal_id).execution
+            content, status = outcome_message(decided, execution)
+        return ToolMessage(content, tool_call_id=call["id"], status=status)
+
+    def _execute_approved(self, name: str, proposal_id: str, args: dict[str, Any]) -> tuple[str, str]:
+        current = self.client.get(proposal_id)
+        if current.status in ("executed", "failed"):  # reported before a crash: never run twice
+            state = DecisionState(
+                proposal_id=current.id,
+                status=current.status,
+                mode=current.mode,
+                decided=True,
+                payload=args,
+                expires_at=current.expires_at,
+            )
+            return outcome_message(state, current.execution)
+        return _run_tool(self.tools[name][0], args, self.client.handle(proposal_id))
+
+
+def _run_tool(fn: Callable[..., Any], args: dict[str, Any], handle: Any) -> tuple[str, str]:
+    try:
+        result = fn(**args)
+    except Exception as exc:
         if handle is not None:
-            handle.report("succeeded", result)
-        return ToolMessage(str(result), tool_call_id=call["id"])
+            handle.report("failed", error=f"{type(exc).__name__}: {exc}")
+        return f"Error: {exc}", "error"
+    if handle is not None:
+        handle.report("succeeded", result)
+    return str(result), "success"
 
 
 def _pending(graph: Any, config: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
     """(interrupt id, [(proposal id, tool name)]) for each pending Signoff interrupt."""
     found = []
-    for task in graph.get_state(config).tasks:
-        for intr in getattr(task, "interrupts", ()):
+    for pending_task in graph.get_state(config).tasks:
+        for intr in getattr(pending_task, "interrupts", ()):
             value = intr.value
             if isinstance(value, dict) and "signoff" in value:
                 names = [a["name"] for a in value["action_requests"]]

@@ -10,9 +10,12 @@ Tools:
 The server speaks stdio by default and uses `SIGNOFF_URL` / `SIGNOFF_API_KEY` (the agent's key).
 """
 
-from typing import Any, Literal
+import json
+from typing import Any, Literal, NoReturn
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import ToolAnnotations
 
 from signoff.client import AsyncClient
 from signoff.errors import APIError, WaitTimeout
@@ -42,8 +45,23 @@ def _state(state: DecisionState) -> dict[str, Any]:
     }
 
 
-def _error(exc: APIError) -> dict[str, Any]:
-    return {"error": exc.error, "status_code": exc.status_code}
+def _error(exc: APIError) -> NoReturn:
+    """An API refusal as a tool error (``isError: true``), its JSON error object as the text."""
+    raise ToolError(json.dumps({"error": exc.error, "status_code": exc.status_code})) from exc
+
+
+# What each tool does to the world, for clients that show or gate tools by their hints.
+PROPOSE = ToolAnnotations(
+    title="Ask a human to approve an action", readOnlyHint=False, destructiveHint=False, openWorldHint=False
+)
+READ = ToolAnnotations(title="Read a decision", readOnlyHint=True, openWorldHint=False)
+REPORT = ToolAnnotations(
+    title="Report what happened",
+    readOnlyHint=False,
+    destructiveHint=False,
+    idempotentHint=True,
+    openWorldHint=False,
+)
 
 
 async def _wait(client: AsyncClient, proposal_id: str, wait_seconds: float) -> DecisionState:
@@ -67,7 +85,7 @@ def build_server(client: AsyncClient | None = None) -> MCPServer:
             holder["c"] = AsyncClient()
         return holder["c"]
 
-    @server.tool()
+    @server.tool(annotations=PROPOSE)
     async def request_approval(
         action_type: str,
         payload: dict[str, Any],
@@ -90,17 +108,17 @@ def build_server(client: AsyncClient | None = None) -> MCPServer:
             )
             return _state(await _wait(api(), handle.id, wait_seconds))
         except APIError as exc:
-            return _error(exc)
+            _error(exc)
 
-    @server.tool()
+    @server.tool(annotations=READ)
     async def get_decision(proposal_id: str, wait_seconds: float = 0) -> dict[str, Any]:
         """The decision on a proposal, waiting up to wait_seconds for a reviewer."""
         try:
             return _state(await _wait(api(), proposal_id, wait_seconds))
         except APIError as exc:
-            return _error(exc)
+            _error(exc)
 
-    @server.tool()
+    @server.tool(annotations=REPORT)
     async def report_execution(
         proposal_id: str,
         status: Literal["succeeded", "failed"],
@@ -112,7 +130,7 @@ def build_server(client: AsyncClient | None = None) -> MCPServer:
             execution = await api().report(proposal_id, status, result, error)
             return execution.model_dump(mode="json")
         except APIError as exc:
-            return _error(exc)
+            _error(exc)
 
     return server
 

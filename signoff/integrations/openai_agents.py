@@ -5,10 +5,17 @@
     agent = Agent(name="support", tools=[refund_tool])
     result = await gate.run(agent, "Refund order 42")
 
-`gate.run` drives `Runner.run`: every interruption becomes a Signoff proposal, the reviewer's
-decision approves or rejects it in the run state (a rejection's reasons and comment go back
-to the model), and the run resumes. The tool runs with the approved arguments (the
-reviewer's edit, if any), once, and its outcome is reported to Signoff.
+`gate.run` drives `Runner.run`: all the interruptions of a turn become Signoff proposals at
+once (placed together, so parallel tool calls reach the reviewers together), the decisions
+approve or reject them in the run state (a rejection's reasons and comment go back to the
+model), and the run resumes. The tool runs with the approved arguments (the reviewer's edit,
+if any, shown to the model in the tool's output), once, and its outcome is reported.
+
+Everything the gate knows lives in the `RunState`, in the run's context under ``"signoff"``
+(call id -> proposal id, decision, approved arguments), so a run serialized with
+``state.to_string()`` resumes in another process with :meth:`SignoffGate.resume`, without a
+task id or any memory of the first process. The run's context must therefore be a dict (or
+none: the gate makes one).
 """
 
 import asyncio
@@ -16,14 +23,14 @@ import contextvars
 import functools
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
-from agents import Agent, FunctionTool, Runner, RunResult, ToolApprovalItem, function_tool
+from agents import Agent, FunctionTool, Runner, RunResult, RunState, ToolApprovalItem, function_tool
 from agents.tool_context import ToolContext
 
 from signoff.client import AsyncClient, AsyncProposalHandle
-from signoff.errors import NotApproved
+from signoff.errors import NotApproved, SignoffError
 from signoff.types import DecisionState
 
 _handle: contextvars.ContextVar[AsyncProposalHandle | None] = contextvars.ContextVar(
@@ -41,7 +48,27 @@ def rejection_message(state: DecisionState) -> str:
         reasons = ", ".join(d.reason_codes) or "no reason given"
         comment = f" Comment: {d.comment}" if d.comment else ""
         return f"Rejected by {who}. Reasons: {reasons}.{comment}"
+    if state.status == "executed":
+        return "Already done: the approved action ran."
     return f"Not approved: the proposal is {state.status}."
+
+
+STATE_KEY = "signoff"
+
+
+def ledger(state: Any) -> dict[str, dict[str, Any]]:
+    """The gate's record inside a `RunState`'s context: call id -> proposal and decision."""
+    wrapper = state._context  # the RunState's RunContextWrapper; serialized with the state
+    if wrapper.context is None:
+        wrapper.context = {}
+    if not isinstance(wrapper.context, MutableMapping):
+        raise SignoffError("SignoffGate keeps its record in the run's context: pass a dict as context.")
+    return wrapper.context.setdefault(STATE_KEY, {})  # type: ignore[no-any-return]
+
+
+def _call_id(item: ToolApprovalItem) -> str:
+    raw = item.raw_item
+    return str(getattr(raw, "call_id", None) or raw.get("call_id"))  # type: ignore[union-attr]
 
 
 class SignoffGate:
@@ -60,7 +87,6 @@ class SignoffGate:
         self.task_id = task_id
         self.summary = summary or (lambda tool, args: f"{tool}({json.dumps(args, sort_keys=True)})"[:500])
         self._action_types: dict[str, str] = {}
-        self._approved: dict[str, tuple[AsyncProposalHandle, dict[str, Any]]] = {}
         self.decisions: list[DecisionState] = []
         self.interruptions_resolved = 0
 
@@ -87,32 +113,37 @@ class SignoffGate:
         original = ft.on_invoke_tool
 
         async def on_invoke(ctx: ToolContext[Any], _arguments: str) -> Any:
-            approved = self._approved.pop(ctx.tool_call_id, None)
-            if approved is None:
-                # Called without going through gate.run: ask Signoff now, inline.
+            record = ctx.context.get(STATE_KEY, {}) if isinstance(ctx.context, Mapping) else {}
+            entry = record.get(ctx.tool_call_id)
+            if entry is None or "status" not in entry:
+                # Approved without going through the gate: ask Signoff now, inline.
                 args = json.loads(_arguments or "{}")
                 handle, state = await self._decide(ft.name, args, ctx.tool_call_id)
-                if not (state.status == "approved" and state.mode != "draft"):
-                    return rejection_message(state)
-                approved = (handle, state.payload)
-            handle, payload = approved
+                entry = _entry(handle.id, state)
+            if entry["status"] != "approved":
+                return entry["message"]
+            current = await self.client.get(entry["proposal_id"])
+            handle = AsyncProposalHandle(self.client, current)
+            if current.execution is not None:  # already ran (reported before a crash): never twice
+                return current.execution.result if current.status == "executed" else current.execution.error
             token = _handle.set(handle)
             try:
-                return await original(ctx, json.dumps(payload))
+                output = await original(ctx, json.dumps(entry["payload"]))
             finally:
                 _handle.reset(token)
+            if entry.get("edited"):
+                ran = json.dumps(entry["payload"], sort_keys=True)
+                return f"A reviewer edited the arguments; the tool ran with {ran}. Result: {output}"
+            return output
 
         ft.on_invoke_tool = on_invoke
         self._action_types[ft.name] = action_type
         return ft
 
-    async def _decide(
-        self, tool_name: str, args: dict[str, Any], call_id: str
-    ) -> tuple[AsyncProposalHandle, DecisionState]:
-        action_type = self._action_types[tool_name]
+    async def _propose(self, tool_name: str, args: dict[str, Any], call_id: str) -> AsyncProposalHandle:
         key = f"oa-{self.task_id}-{call_id}" if self.task_id else None
-        handle = await self.client.propose(
-            action_type,
+        return await self.client.propose(
+            self._action_types[tool_name],
             args,
             summary=self.summary(tool_name, args),
             evidence=[
@@ -120,34 +151,83 @@ class SignoffGate:
             ],
             idempotency_key=key,
         )
-        if handle.mode == "draft" and handle.status == "pending":
-            state = await self.client.decision(handle.id)
-        else:
-            state = await handle.wait(self.timeout)
+
+    async def _state_of(self, handle_id: str, mode: str, status: str) -> DecisionState:
+        if mode == "draft" and status == "pending":
+            return await self.client.decision(handle_id)
+        return await self.client.wait(handle_id, self.timeout)
+
+    async def _decide(
+        self, tool_name: str, args: dict[str, Any], call_id: str
+    ) -> tuple[AsyncProposalHandle, DecisionState]:
+        handle = await self._propose(tool_name, args, call_id)
+        state = await self._state_of(handle.id, handle.mode, handle.status)
         self.decisions.append(state)
         return handle, state
 
+    async def propose_all(self, state: Any, items: list[ToolApprovalItem]) -> list[str]:
+        """Place a proposal for each interruption not yet proposed, all at once, and record
+        the ids in the run state (persist ``state.to_string()`` after this to survive a crash)."""
+        record = ledger(state)
+        todo = [i for i in items if _call_id(i) not in record]
+        for item in todo:
+            if (item.tool_name or "") not in self._action_types:
+                raise NotApproved("", "unknown", f"Tool {item.tool_name!r} is not gated by this SignoffGate.")
+        handles = await asyncio.gather(
+            *(self._propose(i.tool_name or "", json.loads(i.arguments or "{}"), _call_id(i)) for i in todo)
+        )
+        for item, handle in zip(todo, handles, strict=True):
+            record[_call_id(item)] = {"proposal_id": handle.id, "tool": item.tool_name}
+        return [record[_call_id(i)]["proposal_id"] for i in items]
+
+    async def resolve_all(self, state: Any, items: list[ToolApprovalItem]) -> list[DecisionState]:
+        """Propose what is not proposed yet, wait for all the decisions together, and apply
+        each to the run state (approve, or reject with the reviewer's reasons)."""
+        await self.propose_all(state, items)
+        record = ledger(state)
+        ids = [record[_call_id(i)]["proposal_id"] for i in items]
+        decided = await asyncio.gather(*(self.client.wait(pid, self.timeout) for pid in ids))
+        for item, pid, decision in zip(items, ids, decided, strict=True):
+            if decision.status == "pending" and decision.mode == "draft":
+                decision = await self.client.decision(pid)
+            self.decisions.append(decision)
+            self.interruptions_resolved += 1
+            record[_call_id(item)] = {**record[_call_id(item)], **_entry(pid, decision)}
+            if record[_call_id(item)]["status"] == "approved":
+                state.approve(item)
+            else:
+                state.reject(item, rejection_message=record[_call_id(item)]["message"])
+        return list(decided)
+
     async def resolve(self, state: Any, item: ToolApprovalItem) -> DecisionState:
-        """Turn one interruption into a Signoff proposal and apply the decision to the run state."""
-        name = item.tool_name or ""
-        if name not in self._action_types:
-            raise NotApproved("", "unknown", f"Tool {name!r} is not gated by this SignoffGate.")
-        call_id = getattr(item.raw_item, "call_id", None) or item.raw_item.get("call_id")  # type: ignore[union-attr]
-        handle, decision = await self._decide(name, json.loads(item.arguments or "{}"), call_id)
-        self.interruptions_resolved += 1
-        if decision.status == "approved" and decision.mode != "draft":
-            self._approved[call_id] = (handle, decision.payload)
-            state.approve(item)
-        else:
-            state.reject(item, rejection_message=rejection_message(decision))
-        return decision
+        """One interruption (see :meth:`resolve_all`, which proposes a turn's calls together)."""
+        return (await self.resolve_all(state, [item]))[0]
 
     async def run(self, agent: Agent[Any], input: Any, **run_kwargs: Any) -> RunResult:
-        """`Runner.run` until the run finishes, resolving each approval interruption via Signoff."""
+        """`Runner.run` until the run finishes, resolving each turn's interruptions via Signoff."""
+        if not isinstance(input, RunState):
+            run_kwargs.setdefault("context", {})
         result = await Runner.run(agent, input, **run_kwargs)
         while result.interruptions:
             state = result.to_state()
-            for item in result.interruptions:
-                await self.resolve(state, item)
+            await self.resolve_all(state, list(result.interruptions))
             result = await Runner.run(agent, state, **run_kwargs)
         return result
+
+    async def resume(self, agent: Agent[Any], state: "RunState[Any] | str", **run_kwargs: Any) -> RunResult:
+        """Resume a run from its `RunState` (or ``to_string()``), in this or another process."""
+        if isinstance(state, str):
+            state = await RunState.from_string(agent, state)
+        await self.resolve_all(state, state.get_interruptions())
+        return await self.run(agent, state, **run_kwargs)
+
+
+def _entry(proposal_id: str, state: DecisionState) -> dict[str, Any]:
+    if state.status == "approved" and state.mode != "draft":
+        return {
+            "proposal_id": proposal_id,
+            "status": "approved",
+            "payload": state.payload,
+            "edited": state.edited,
+        }
+    return {"proposal_id": proposal_id, "status": state.status, "message": rejection_message(state)}

@@ -56,7 +56,8 @@ def test_demo_starts_everything_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert f"http://localhost:{ui}" in output and "lee-support-lead" in output
         secrets = (tmp_path / ".streamlit" / "secrets.toml").read_text()
         assert f'redirect_uri = "http://localhost:{ui}/oauth2callback"' in secrets
-        assert 'expose_tokens = ["id"]' in secrets and f"http://127.0.0.1:{api}" in secrets
+        assert 'expose_tokens = ["id", "access"]' in secrets and 'prompt = "select_account"' in secrets
+        assert f"http://127.0.0.1:{api}" in secrets
         assert httpx.get(f"http://127.0.0.1:{api}/readyz").json()["status"] == "ok"
         assert httpx.get(f"http://localhost:{ui}/_stcore/health").status_code == 200
         login_page = httpx.get(

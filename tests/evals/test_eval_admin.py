@@ -137,6 +137,8 @@ def test_metrics_per_agent_and_action_type(api: httpx.Client, lead: dict[str, st
 
     series = api.get("/v1/metrics/timeseries", params={"agent": creds.name}, headers=lead).json()["items"]
     assert len(series) == 1 and series[0]["proposals"] == 10 and len(series[0]["bucket"]) == 10
+    # Table 2's tool calls and tokens per task, from the proposals' context.
+    assert (series[0]["tool_calls_per_task"], series[0]["tokens_per_task"]) == (3.0, 1200.0)
     future = api.get(
         "/v1/metrics/summary", params={"agent": creds.name, "since": "2999-01-01T00:00:00Z"}, headers=lead
     )

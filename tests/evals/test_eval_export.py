@@ -149,15 +149,15 @@ def test_pii_fields_marked_in_schema_are_masked(
     creds = make_agent(grants=("contact_customer",))
     payload = {"email": "jo@example.com", "message": "Hi", "customer": {"name": "Jo", "tier": "gold"}}
     pid = place(creds.id, {"action_type": "contact_customer", "payload": payload})["id"]
-    decide(pid, "approve", edited={**payload, "email": "jo2@example.com"})
+    decide(pid, "approve", comment="typo in the address", edited={**payload, "email": "jo2@example.com"})
 
     [case] = _export(api, lead, agent=creds.name)
     assert case["payload"] == {
-        "email": "[masked]",
+        "email": "***",
         "message": "Hi",
-        "customer": {"name": "[masked]", "tier": "gold"},
+        "customer": {"name": "***", "tier": "gold"},
     }
-    assert case["edited_payload"]["email"] == "[masked]"
+    assert case["edited_payload"]["email"] == "***"
     assert set(case["masked_fields"]) == {
         "payload.email",
         "payload.customer.name",

@@ -89,7 +89,7 @@ def _tamper(token: str, **claims: object) -> str:
 def test_forged_token_is_refused(api: httpx.Client, oidc: OidcProvider) -> None:
     token = oidc.id_token("eve", ["reviewer"], CLIENT_ID)
     forged = _tamper(token, groups=["reviewer", "admin"])
-    _error(api.get("/v1/agents", headers={"Authorization": f"Bearer {forged}"}), 401, "invalid_token")
+    _error(api.get("/v1/agents", headers={"Authorization": f"Bearer {forged}"}), 401, "invalid_signature")
 
 
 def test_token_signed_by_another_key_is_refused(api: httpx.Client, oidc: OidcProvider) -> None:
@@ -106,18 +106,19 @@ def test_token_signed_by_another_key_is_refused(api: httpx.Client, oidc: OidcPro
         "exp": int(time.time()) + 600,
         "groups": ["admin"],
     }
-    own = jwt.encode({"alg": "RS256", "kid": header.get("kid", "k")}, claims, key)
-    _error(api.get("/v1/agents", headers={"Authorization": f"Bearer {own}"}), 401, "invalid_token")
+    # The real token's key id (if any): the key is known, the signature is not its.
+    own = jwt.encode({"alg": "RS256", **{k: v for k, v in header.items() if k == "kid"}}, claims, key)
+    _error(api.get("/v1/agents", headers={"Authorization": f"Bearer {own}"}), 401, "invalid_signature")
 
 
 def test_token_for_another_audience_is_refused(api: httpx.Client, oidc: OidcProvider) -> None:
     token = oidc.id_token("eve", ["reviewer", "admin"], client_id="some-other-app")
-    err = _error(api.get("/v1/agents", headers={"Authorization": f"Bearer {token}"}), 401, "invalid_token")
-    assert "aud" in err["message"]
+    err = _error(api.get("/v1/agents", headers={"Authorization": f"Bearer {token}"}), 401, "wrong_audience")
+    assert CLIENT_ID in err["message"]
 
 
 def test_garbage_token_is_refused(api: httpx.Client) -> None:
-    _error(api.get("/v1/queue", headers={"Authorization": "Bearer not.a.jwt"}), 401, "invalid_token")
+    _error(api.get("/v1/queue", headers={"Authorization": "Bearer not.a.jwt"}), 401, "malformed_token")
     _error(api.get("/v1/queue", headers={"Authorization": "Basic abc"}), 401, "invalid_authorization_header")
 
 
@@ -277,7 +278,9 @@ def test_decision_on_expired_proposal(api: httpx.Client, agent: AgentCreds, lead
     r = api.post(f"/v1/proposals/{pid}/decisions", json={"verdict": "approve"}, headers=lead)
     assert r.status_code == 409 and r.json()["error"]["code"] in {"proposal_expired", "already_decided"}
     state = api.get(f"/v1/proposals/{pid}", headers=lead).json()
-    assert state["status"] == "expired" and state["decisions"] == []
+    # The refund's on_expiry is "reject" (the default): silence is a refusal, by the system.
+    assert state["status"] == "rejected"
+    assert [(d["decided_by"], d["reason_codes"]) for d in state["decisions"]] == [("system", ["expired"])]
 
 
 def test_reject_needs_a_known_reason(api: httpx.Client, agent: AgentCreds, lead: dict[str, str]) -> None:
@@ -316,7 +319,7 @@ def test_edit_must_pass_the_schema(api: httpx.Client, agent: AgentCreds, lead: d
     good_edit = {**body["payload"], "amount_usd": 60}
     r = api.post(
         f"/v1/proposals/{pid}/decisions",
-        json={"verdict": "approve", "edited_payload": good_edit},
+        json={"verdict": "approve", "edited_payload": good_edit, "comment": "partial refund"},
         headers=lead,
     )
     assert r.status_code == 201

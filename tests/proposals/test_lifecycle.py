@@ -66,13 +66,15 @@ def test_sweeper_expires_overdue_proposals_and_wakes_waiters(
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with read_session() as session:
-            if session.get(Proposal, pid).status == "expired":  # type: ignore[union-attr]
+            if session.get(Proposal, pid).status == "rejected":  # type: ignore[union-attr]
                 break
         time.sleep(0.1)
     with read_session() as session:
-        assert session.get(Proposal, pid).status == "expired"  # type: ignore[union-attr]
+        # The refund's on_expiry is "reject" (the default): the agent learns silence as a refusal.
+        assert session.get(Proposal, pid).status == "rejected"  # type: ignore[union-attr]
     state = api.get(f"/v1/proposals/{pid}/decision", params={"wait": 5}, headers=agent.headers).json()
-    assert state["status"] == "expired" and state["decided"] is True
+    assert state["status"] == "rejected" and state["decided"] is True
+    assert state["decision"]["reason_codes"] == ["expired"]
     events = api.get("/v1/audit", params={"subject": f"proposal:{pid}"}, headers=admin).json()["items"]
     assert events[0]["action"] == "proposal.expired" and events[0]["actor"] == "system"
 

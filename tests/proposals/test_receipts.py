@@ -11,17 +11,26 @@ import httpx
 import pytest
 from authlib.jose import JsonWebKey, JsonWebToken
 from joserfc import jwt
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 import signoff
 from backend.core import keys as key_ring
-from backend.core.db import get_engine
+from backend.core.canonical import sha256_hex
+from backend.core.db import get_engine, read_session
 from backend.core.settings import Settings
 from backend.proposals import receipts
 from models.agents import Dial
+from models.receipts import Receipt
 from signoff.receipts import verify_receipt
-from tests.support.factories import AgentCreds, make_agent, refund_payload, refund_proposal
-from tests.support.servers import ApiServer
+from tests.support.factories import (
+    AgentCreds,
+    make_action_type,
+    make_agent,
+    person,
+    refund_payload,
+    refund_proposal,
+)
+from tests.support.servers import ApiServer, OidcProvider
 
 CLAIMS = {"sub", "act", "payload_sha256", "approvers", "policy_version", "iat", "exp", "jti"}
 
@@ -101,6 +110,46 @@ def test_a_receipt_is_good_for_one_execution(
         f"/v1/proposals/{second}/execution", json={**report, "receipt_jti": own}, headers=agent.headers
     )
     assert ok.status_code == 201, ok.text
+
+
+def test_a_two_approver_action_type_gets_its_receipt_only_at_the_second_approval(
+    api: httpx.Client, oidc: OidcProvider, lead: dict[str, str]
+) -> None:
+    four_eyes = make_action_type(approvals_required=2)
+    agent = make_agent(grants=(four_eyes,))
+    lena = person(oidc, "lena", ["reviewer", "support_refunds"], "Lena Lead")
+    payload = refund_payload(150)
+    body = {**refund_proposal(150, action_type=four_eyes), "payload": payload}
+    r = api.post("/v1/proposals", json=body, headers=agent.headers)
+    assert r.status_code == 201 and r.json()["status"] == "pending", r.text
+    pid = r.json()["id"]
+
+    def receipt_rows() -> list[Receipt]:
+        with read_session() as session:
+            return list(session.scalars(select(Receipt).where(Receipt.proposal_id == pid)))
+
+    # The first approval edits the amount down: it counts, and what is signed is the edit.
+    edited = {**payload, "amount_usd": 120.0}
+    first = api.post(
+        f"/v1/proposals/{pid}/decisions",
+        json={"verdict": "approve", "edited_payload": edited, "comment": "partial refund"},
+        headers=lead,
+    )
+    assert first.status_code == 201, first.text
+    state = api.get(f"/v1/proposals/{pid}/decision", headers=agent.headers).json()
+    assert state["status"] == "pending" and state["receipt"] is None, state
+    assert receipt_rows() == []
+    second = api.post(f"/v1/proposals/{pid}/decisions", json={"verdict": "approve"}, headers=lena)
+    assert second.status_code == 201, second.text
+    state = api.get(f"/v1/proposals/{pid}/decision", headers=agent.headers).json()
+    assert state["status"] == "approved" and state["payload"] == edited, state
+    claims = verify_receipt(
+        state["receipt"], api.get("/.well-known/jwks.json").json(), proposal_id=pid, payload=edited
+    )
+    assert claims["approvers"] == ["lead", "lena"] and claims["act"] == four_eyes
+    assert claims["payload_sha256"] == sha256_hex(edited)
+    (row,) = receipt_rows()
+    assert row.jti == claims["jti"]
 
 
 def test_policy_approval_in_execute_mode_carries_a_policy_receipt(api: httpx.Client, db: object) -> None:

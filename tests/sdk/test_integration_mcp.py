@@ -1,6 +1,7 @@
 """MCP end to end: a scripted MCP agent talks to `signoff mcp` over stdio; a reviewer decides mid-run."""
 
 import asyncio
+import json
 import os
 import sys
 from typing import Any
@@ -87,12 +88,20 @@ def test_mcp_rejection_carries_the_reasons(
     assert decision["reason_codes"] == ["duplicate"] and decision["comment"] == "done already"
 
 
-def test_mcp_reports_api_errors_as_results(server: ApiServer, agent: AgentCreds) -> None:
-    async def scripted_agent() -> dict[str, Any]:
+def test_mcp_reports_api_errors_as_tool_errors(server: ApiServer, agent: AgentCreds) -> None:
+    async def scripted_agent() -> tuple[Any, Any]:
         bad = {"amount_usd": -1}
         # In-process this time: the same server object, no subprocess.
         async with signoff.AsyncClient(server.url, agent.key) as api, Client(build_server(api)) as client:
-            return await _call(client, "request_approval", action_type="refund", payload=bad)
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            args = {"action_type": "refund", "payload": bad}
+            return tools, await client.call_tool("request_approval", args)
 
-    answer = asyncio.run(scripted_agent())
+    tools, result = asyncio.run(scripted_agent())
+    assert result.is_error  # isError: true, so clients and models see a failure
+    text = result.content[0].text
+    answer = json.loads(text[text.index("{") :])
     assert answer["status_code"] == 422 and answer["error"]["code"] == "invalid_payload"
+    assert tools["get_decision"].annotations.read_only_hint is True
+    assert tools["request_approval"].annotations.read_only_hint is False
+    assert tools["report_execution"].annotations.idempotent_hint is True

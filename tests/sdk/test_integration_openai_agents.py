@@ -92,7 +92,9 @@ def test_approved_with_an_edit_runs_the_tool_once_with_the_edit(
     result, calls, gate = _run(server, agent, args)
     reviewer.finish()
     assert calls == [{"order_id": args["order_id"], "amount_usd": 75.0}]
-    assert result.final_output == "tool said: refunded 75.0 USD"
+    # The edit is in the transcript: the model reads what ran, not only what it asked for.
+    assert result.final_output.endswith("Result: refunded 75.0 USD")
+    assert '"amount_usd": 75.0' in result.final_output and "edited" in result.final_output
     (row,) = proposals_of(agent)
     assert row.status == "executed" and row.payload == args
     assert gate.decisions[0].edited and gate.interruptions_resolved == 1  # via the interruption flow
@@ -108,3 +110,107 @@ def test_rejection_goes_back_to_the_model_and_the_tool_never_runs(
     assert "wrong_amount" in result.final_output and "max 100" in result.final_output
     (row,) = proposals_of(agent)
     assert row.status == "rejected"
+
+
+def _calls(path: Any) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_parallel_tool_calls_reach_the_queue_together(
+    server: ApiServer, agent: AgentCreds, lead: dict[str, str], tmp_path: Any
+) -> None:
+    """Both calls of one turn are pending at the same time: a reviewer who decides only once
+    both are in the queue is answered (were they proposed one after the other, the second
+    would wait for the first decision, and this reviewer would never decide)."""
+    import threading
+    import time
+
+    import httpx
+
+    from tests.support.openai_agents_app import RUN_CONFIG, build
+
+    first, second = refund_payload(20), refund_payload(30)
+    seen: list[int] = []
+
+    def reviewer() -> None:
+        with httpx.Client(base_url=server.url, headers=lead, timeout=30) as c:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                items = c.get("/v1/queue", params={"agent": agent.name, "status": "pending"}).json()["items"]
+                if len(items) == 2:
+                    seen.append(2)
+                    for item in items:
+                        c.post(f"/v1/proposals/{item['id']}/decisions", json={"verdict": "approve"})
+                    return
+                time.sleep(0.05)
+
+    thread = threading.Thread(target=reviewer, daemon=True)
+    thread.start()
+
+    async def main() -> Any:
+        async with signoff.AsyncClient(server.url, agent.key) as client:
+            gate = SignoffGate(client, timeout=60)
+            support = build(gate, tmp_path / "calls.jsonl", [first, second])
+            return await gate.run(support, "Refund both", run_config=RUN_CONFIG)
+
+    result = asyncio.run(main())
+    thread.join(5)
+    assert seen == [2]
+    assert sorted(c["order_id"] for c in _calls(tmp_path / "calls.jsonl")) == sorted(
+        [first["order_id"], second["order_id"]]
+    )
+    assert result.final_output.count("refunded") == 2
+    assert {r.status for r in proposals_of(agent)} == {"executed"}
+
+
+def test_a_run_state_resumes_in_another_process(
+    server: ApiServer, agent: AgentCreds, lead: dict[str, str], tmp_path: Any
+) -> None:
+    """Process one runs until the interruption, proposes and saves the RunState; a reviewer
+    approves with an edit; process two (no task id, no memory) resumes from the saved state:
+    one proposal, the tool run once with the edit, the edit in the transcript."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.support.openai_agents_app import RUN_CONFIG, build
+    from tests.support.servers import ROOT
+
+    args = refund_payload(400)
+    state_file, calls_file = tmp_path / "state.json", tmp_path / "calls.jsonl"
+
+    async def first_process() -> str:
+        async with signoff.AsyncClient(server.url, agent.key) as client:
+            gate = SignoffGate(client)
+            support = build(gate, calls_file, [args])
+            from agents import Runner
+
+            result = await Runner.run(support, "Refund", context={}, run_config=RUN_CONFIG)
+            state = result.to_state()
+            (pid,) = await gate.propose_all(state, list(result.interruptions))
+            state_file.write_text(state.to_string())
+            return pid
+
+    pid = asyncio.run(first_process())
+    edited = {**args, "amount_usd": 250.0}
+    r = httpx.post(
+        f"{server.url}/v1/proposals/{pid}/decisions",
+        json={"verdict": "approve", "edited_payload": edited},
+        headers=lead,
+    )
+    assert r.status_code == 201, r.text
+
+    second = subprocess.run(
+        [sys.executable, "-m", "tests.support.openai_agents_app", server.url, agent.key]
+        + [str(state_file), str(calls_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert second.returncode == 0, second.stderr
+    assert _calls(calls_file) == [{"order_id": args["order_id"], "amount_usd": 250.0}]
+    assert "edited" in second.stdout and '"amount_usd": 250.0' in second.stdout
+    (row,) = proposals_of(agent)
+    assert row.id == pid and row.status == "executed"

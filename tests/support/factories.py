@@ -105,3 +105,30 @@ def apply_policy(text: str, comment: str = "test") -> int:
 
     with transaction() as session:
         return int(policies.replace(session, text, comment, "system:test")["version"])
+
+
+def make_action_type(name: str | None = None, schema: dict[str, Any] | None = None, **fields: Any) -> str:
+    """A refund-like action type of a test's own (so its rules change no other test's), with
+    the refund's schema and reason codes unless told otherwise; approvers need support_refunds."""
+    from backend.catalog import action_types
+    from models.action_types import ActionTypeUpdate
+
+    name = name or f"refund_{uuid.uuid4().hex[:8]}"
+    with transaction() as session:
+        refund = action_types.require(session, "refund")
+        spec = {
+            "payload_schema": schema or refund.payload_schema,
+            "approver_role": "support_refunds",
+            "reason_codes": refund.reason_codes,
+            "editable_fields": refund.editable_fields,
+            **fields,
+        }
+        action_types.put(session, name, ActionTypeUpdate.model_validate(spec), "system:test")
+    return name
+
+
+def person(oidc: Any, sub: str, groups: list[str], name: str | None = None) -> dict[str, str]:
+    """Headers for a person with these groups (an ID token from the test provider)."""
+    from tests.support.env import CLIENT_ID
+
+    return {"Authorization": f"Bearer {oidc.id_token(sub, groups, CLIENT_ID, name=name or sub)}"}

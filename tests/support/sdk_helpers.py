@@ -38,6 +38,8 @@ class Reviewer(threading.Thread):
             self.body["reason_codes"] = reason_codes
         if edited_payload is not None:
             self.body["edited_payload"] = edited_payload
+            if not comment and not reason_codes:  # an edit needs a reason
+                self.body["comment"] = "corrected by the reviewer"
         self.delay, self.count = delay, count
         self.decided: list[dict[str, Any]] = []
         self.error: str | None = None
@@ -68,6 +70,26 @@ class Reviewer(threading.Thread):
 def proposals_of(agent: AgentCreds) -> list[Proposal]:
     with read_session() as session:
         return list(session.exec(select(Proposal).where(Proposal.agent_id == agent.id)).all())
+
+
+def age_idempotency_keys(agent: AgentCreds, hours: float) -> int:
+    """Make the agent's idempotency keys `hours` old and run the real purge: the window passed."""
+    from datetime import timedelta
+
+    from sqlmodel import update
+
+    from backend.core.db import transaction
+    from backend.proposals import idempotency
+    from models.common import utcnow
+    from models.idempotency import IdempotencyRecord
+
+    with transaction() as session:
+        session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.agent_id == agent.id)  # type: ignore[arg-type]
+            .values(created_at=utcnow() - timedelta(hours=hours))
+        )
+        return idempotency.purge_expired(session)
 
 
 @dataclass

@@ -198,7 +198,9 @@ def test_draft_mode_executor_webhook_executes_the_approved_payload(
     assert refused.status_code == 409
     edited = {**refund_payload(150), "amount_usd": 80.0}
     r = api.post(
-        f"/v1/proposals/{pid}/decisions", json={"verdict": "approve", "edited_payload": edited}, headers=lead
+        f"/v1/proposals/{pid}/decisions",
+        json={"verdict": "approve", "edited_payload": edited, "comment": "partial refund"},
+        headers=lead,
     )
     assert r.status_code == 201, r.text
     view = eventually(
@@ -266,4 +268,6 @@ def test_expiry_by_the_sweeper_is_an_event(
     assert eventually(lambda: receiver.accepted())
     (seen,) = receiver.accepted()
     assert seen.json["type"] == "proposal.expired" and seen.json["data"]["proposal_id"] == pid
-    assert seen.json["data"]["proposal"]["status"] == "expired" and seen.json["data"]["actor"] == "system"
+    # on_expiry "reject" (the default): the proposal ends rejected, the event says so.
+    assert seen.json["data"]["proposal"]["status"] == "rejected" and seen.json["data"]["actor"] == "system"
+    assert seen.json["data"]["outcome"] == "rejected"

@@ -5,6 +5,7 @@ Charts are Altair (Vega-Lite, drawn by the browser): the numbers come from
 """
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import altair as alt
 import pandas as pd
@@ -69,6 +70,108 @@ def by_day(series: list[dict]) -> None:
         st.altair_chart(chart, width="stretch")
 
 
+# The alert thresholds of deploy/prometheus/alerts.yml, drawn on the charts below.
+SPIKE_FACTOR = 2.0  # tool calls per task: twice the period's mean
+DRIFT_BAND = (0.5, 1.5)  # tokens per task: half to one and a half times the period's mean
+ESCALATION_FLOOR = 0.05  # escalation rate: twice the period's mean, at least 5 %
+PASS_GATE = 0.9  # scenario pass rate below the gate
+DECISION_SLA_S = 3600  # time to decision (p95) against the review SLA
+
+
+def _control_chart(
+    frame: pd.DataFrame, field: str, title: str, thresholds: dict[str, float], fmt: str = ""
+) -> Any:
+    """One Table 2 control by day per agent and action type, its thresholds as dashed rules."""
+    data = frame.dropna(subset=[field])
+    axis = alt.Axis(format=fmt) if fmt else alt.Axis()
+    lines = (
+        alt.Chart(data)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("yearmonthdate(day):T", title="day"),
+            y=alt.Y(f"{field}:Q", title=title, axis=axis),
+            color=alt.Color("series:N", title="agent · action"),
+            tooltip=["series", alt.Tooltip(f"{field}:Q", format=fmt or ".2f")],
+        )
+    )
+    rules = pd.DataFrame([{"threshold": name, "value": value} for name, value in thresholds.items()])
+    drawn = (
+        alt.Chart(rules)
+        .mark_rule(color="#c62828", strokeDash=[6, 4])
+        .encode(y="value:Q", tooltip=["threshold", alt.Tooltip("value:Q", format=fmt or ".2f")])
+    )
+    return lines + drawn
+
+
+def table2_over_time(series: list[dict]) -> None:
+    """The seed's Table 2 controls over time, with the alert thresholds drawn."""
+    frame = pd.DataFrame(series)
+    frame["day"] = pd.to_datetime(frame["bucket"])
+    frame["series"] = frame["agent_name"] + " · " + frame["action_type"]
+    weights = frame["proposals"].clip(lower=1)
+
+    def mean(field: str) -> float | None:
+        known = frame[field].notna()
+        if not known.any():
+            return None
+        return float((frame.loc[known, field] * weights[known]).sum() / weights[known].sum())
+
+    st.subheader("Table 2 controls over time")
+    charts: list[tuple[str, Any]] = []
+    if (tools := mean("tool_calls_per_task")) is not None:
+        limits = {"tool-call spike": SPIKE_FACTOR * tools}
+        chart = _control_chart(frame, "tool_calls_per_task", "tool calls per task", limits)
+        charts.append(("table2_tool_calls", chart))
+    if (tokens := mean("tokens_per_task")) is not None:
+        low, high = DRIFT_BAND
+        limits = {"token drift (low)": low * tokens, "token drift (high)": high * tokens}
+        charts.append(("table2_tokens", _control_chart(frame, "tokens_per_task", "tokens per task", limits)))
+    if (escalations := mean("escalation_rate")) is not None:
+        limits = {"escalation-rate change": max(SPIKE_FACTOR * escalations, ESCALATION_FLOOR)}
+        charts.append(
+            ("table2_escalation", _control_chart(frame, "escalation_rate", "escalation rate", limits, "%"))
+        )
+    chart = _control_chart(frame, "policy_violations", "policy violations", {"any violation": 1})
+    charts.append(("table2_violations", chart))
+    if frame["time_to_decision_p95_s"].notna().any():
+        limits = {"review SLA": DECISION_SLA_S}
+        chart = _control_chart(frame, "time_to_decision_p95_s", "p95 to decision (s)", limits)
+        charts.append(("table2_decision", chart))
+    for row_start in range(0, len(charts), 2):
+        pair = charts[row_start : row_start + 2]
+        for column, (key, chart) in zip(st.columns(2, gap="large"), pair, strict=False):
+            with column, st.container(key=key):
+                st.altair_chart(chart, width="stretch")
+
+
+def pass_rates(summary: list[dict]) -> None:
+    """The latest scenario pass rate per agent and action type against the gate."""
+    rows = [r for r in summary if r.get("scenario_pass_rate") is not None]
+    if not rows:
+        return
+    data = pd.DataFrame(rows)
+    data["series"] = data["agent_name"] + " · " + data["action_type"]
+    bars = (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            y=alt.Y("series:N", title=None),
+            x=alt.X(
+                "scenario_pass_rate:Q",
+                title="scenario pass rate",
+                axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1]),
+            ),
+            tooltip=["series", alt.Tooltip("scenario_pass_rate:Q", format=".0%")],
+        )
+    )
+    gate_line = pd.DataFrame([{"gate": PASS_GATE}])
+    gate = alt.Chart(gate_line).mark_rule(color="#c62828", strokeDash=[6, 4]).encode(x="gate:Q")
+    st.subheader("Scenario pass rate (latest run) and the gate")
+    with st.container(key="table2_pass_rate"):
+        st.altair_chart(bars + gate, width="stretch")
+
+
 def reasons_chart(summary: list[dict]) -> None:
     rows = [
         {"agent": row["agent_name"], "reason": code, "count": n}
@@ -114,6 +217,8 @@ c4.metric("Policy violations", f"{int(totals['policy_violations']):,}")
 series = client.get("/v1/metrics/timeseries", since=since, bucket="day")["items"]
 if series:
     by_day(series)
+    table2_over_time(series)
+pass_rates(summary)
 reasons_chart(summary)
 st.subheader("Per agent and action type")
 st.dataframe(

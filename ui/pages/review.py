@@ -199,6 +199,10 @@ with right:
         for d in p["decisions"]:
             who = d.get("reviewer_name") or d.get("reviewer_sub") or d.get("decided_by")
             st.text(show_bidi(f"{d['verdict']} by {who}: {', '.join(d['reason_codes'])} {d['comment']}"))
+    with st.container(key="timeline_link"):
+        st.page_link(
+            "pages/timeline.py", label="Timeline", icon=":material/timeline:", query_params={"id": pid}
+        )
     st.subheader("Why it is here")
     review_parts.why_here(p)
     st.subheader("Context")

@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 
 from backend.auth.oidc import User
 from backend.controls.policy.paths import Paths, context_paths, project
-from backend.controls.policy.text import check, policy_ids
+from backend.controls.policy.text import approvals_required, check, policy_ids
 from models.action_types import ActionType
 from models.agents import Agent, Grant
 from models.policies import PolicyVersion
@@ -54,6 +54,8 @@ class Compiled:
     ids: tuple[str, ...]
     # What of a request's context the policies can read (None: all of it); see paths.py.
     context_paths: Paths | None = None
+    # Each policy's @approvals_required annotation, by position (None: it has none).
+    quorums: tuple[int | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,12 +66,15 @@ class Answer:
 
 
 _cache: dict[int, Compiled] = {}
+_VERSION_MEMO = "signoff_policy_version"
 _lock = threading.Lock()
 
 
 def compile_text(text: str, version: int | None = None) -> Compiled:
     """Parse policy text (raises ``text.PolicyError`` when it is not valid Cedar)."""
-    return Compiled(version, check(text), tuple(policy_ids(text)), context_paths(text))
+    return Compiled(
+        version, check(text), tuple(policy_ids(text)), context_paths(text), tuple(approvals_required(text))
+    )
 
 
 def current_version(session: Session) -> int | None:
@@ -79,9 +84,14 @@ def current_version(session: Session) -> int | None:
 def compiled(session: Session, version: int | None = None) -> Compiled | None:
     """The parsed policy set of ``version`` (default: the current one), from the cache."""
     if version is None:
-        version = current_version(session)
+        # One read per transaction: a decision asks for the policy twice (approve, quorum),
+        # and both answers must come from the same version.
+        version = session.info.get(_VERSION_MEMO)
         if version is None:
-            return None
+            version = current_version(session)
+            if version is None:
+                return None
+            session.info[_VERSION_MEMO] = version
     hit = _cache.get(version)
     if hit is not None:
         return hit
@@ -331,6 +341,38 @@ def judge_approval(
     if policies is None:
         return ApprovalOutcome(allowed=False, version=None)
     return evaluate_approval(policies, user.sub, user.groups, action_type, payload, context)
+
+
+def has_quorum_rules(session: Session) -> bool:
+    """Whether the current policy can raise any proposal's quorum (cheap: one small query)."""
+    with session.no_autoflush:
+        policies = compiled(session)
+    return policies is not None and any(policies.quorums)
+
+
+def quorum(
+    session: Session, agent: Agent, action_type: ActionType, payload: dict[str, Any], context: dict[str, Any]
+) -> int:
+    """The approvals policy asks of this proposal: the largest ``@approvals_required`` of
+    the ``quorum`` permits that match it; 0 when none does (then the action type's
+    number holds). A policy without such annotations costs no Cedar call."""
+    with session.no_autoflush:
+        policies = compiled(session)
+    if policies is None or not any(policies.quorums):
+        return 0
+    granted = granted_types(session, agent.id)
+    (answer,) = _answers(
+        policies,
+        _ref("Agent", agent.id),
+        ["quorum"],
+        action_type.name,
+        cedar_context(action_type, payload, context, policies.context_paths),
+        agent_entities(agent, granted, action_type),
+    )
+    if not answer.allowed:
+        return 0
+    index = {name: n for name, n in zip(policies.ids, policies.quorums, strict=False)}
+    return max((index.get(pid) or 0 for pid in answer.policy_ids), default=0)
 
 
 @lru_cache(maxsize=32)

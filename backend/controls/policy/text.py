@@ -97,10 +97,22 @@ def policy_ids(text: str) -> list[str]:
     return [(body.get("annotations") or {}).get("id") or key for key, body in ordered]
 
 
+def approvals_required(text: str) -> list[int | None]:
+    """Each policy's ``@approvals_required("N")`` annotation, in order: a ``quorum`` permit
+    that matches a proposal raises its quorum to N (see docs/policies.md)."""
+    static = json.loads(cedarpy.policies_to_json_str(text)).get("staticPolicies", {})
+    ordered = sorted(static.items(), key=lambda kv: int(kv[0][6:]) if kv[0][6:].isdigit() else 0)
+    values: list[int | None] = []
+    for _key, body in ordered:
+        raw = (body.get("annotations") or {}).get("approvals_required")
+        values.append(int(raw) if isinstance(raw, str) and raw.isdigit() and 1 <= int(raw) <= 5 else None)
+    return values
+
+
 # --- what Signoff can ask: the entity model every policy is written against ----------
 
 ENTITY_TYPES = frozenset({"Agent", "Reviewer", "Group", "ActionType", "Action"})
-ACTIONS = ("propose", "execute", "approve")
+ACTIONS = ("propose", "execute", "approve", "quorum")
 
 
 def _refs(node: object) -> "list[tuple[str, str | None]]":

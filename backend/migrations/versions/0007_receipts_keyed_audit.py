@@ -1,7 +1,7 @@
 """receipts, keyed audit trail and checkpoints, sealed webhook secrets, executor result schema
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-01 10:50:00
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 import models.common
 
 revision: str = "0007"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,49 @@
+"""Separation of duties: who may not approve a proposal, whatever policy says.
+
+The agent's owner, whoever created the agent or granted it the action type, and anyone
+who already approved this proposal (an approval an edit has since set aside included)
+are refused, unless the action type turns the rule off (``separation_of_duties``).
+"""
+
+from collections.abc import Sequence
+
+from sqlmodel import Session, select
+
+from backend.auth.oidc import User
+from models.action_types import ActionType
+from models.agents import Agent, Grant
+from models.proposals import Decision, Verdict
+
+
+def _is(user: User, who: str | None) -> bool:
+    if not who:
+        return False
+    return who in {user.sub, user.actor} or (user.email is not None and who == user.email)
+
+
+def refusal(
+    session: Session, user: User, agent: Agent, action_type: ActionType, decisions: Sequence[Decision]
+) -> str | None:
+    """Why ``user`` may not approve, or None. The reasons are stable names, audited."""
+    if not action_type.separation_of_duties:
+        return None
+    if _is(user, agent.owner):
+        return "agent_owner"
+    if _is(user, agent.created_by):
+        return "agent_creator"
+    granted_by = session.exec(
+        select(Grant.granted_by).where(Grant.agent_id == agent.id, Grant.action_type == action_type.name)
+    ).first()
+    if _is(user, granted_by):
+        return "grant_giver"
+    if any(d.verdict == Verdict.approve and d.reviewer_sub == user.sub for d in decisions):
+        return "already_approved"
+    return None
+
+
+MESSAGES = {
+    "agent_owner": "You own this agent, so you may not approve its proposals.",
+    "agent_creator": "You created this agent, so you may not approve its proposals.",
+    "grant_giver": "You granted this agent the action type, so you may not approve its proposals.",
+    "already_approved": "You approved an earlier version of this proposal; another reviewer must approve.",
+}

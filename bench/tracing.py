@@ -1,0 +1,101 @@
+"""What tracing costs: proposals created per second over HTTP with tracing off and on.
+
+    .venv/bin/python bench/tracing.py [--db sqlite postgres] [--clients 32] [--seconds 10]
+                                      [--workers 2] [--rounds 3]
+
+Two Signoff servers on one database, loaded in turn by wrk (``bench/ingest.py``): one with
+tracing off (the default), one with ``OTEL_EXPORTER_OTLP_ENDPOINT`` set, exporting every
+span over OTLP/HTTP to a receiver in this process that accepts and discards them (a
+collector's job is not measured). Every request carries a sampled W3C ``traceparent``, as
+the SDK sends inside an agent's span, so every request is traced (``--unsampled``: the
+agent's trace is not sampled, and the parent-based default sampler records nothing).
+Target: tracing on keeps at least 90 % of the throughput (adds < 10 %).
+"""
+
+import argparse
+import shutil
+import statistics
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from common import bench_database, machine, make_agent, refund_proposal, server_cpu_seconds, uvicorn
+from ingest import run_wrk
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+class _Discard(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", nargs="+", default=["sqlite", "postgres"], choices=["sqlite", "postgres"])
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--unsampled", action="store_true", help="the agent's traceparent says not sampled (flags 00)"
+    )
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("bench/tracing.py needs wrk: apt-get install wrk")
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Discard)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{receiver.server_address[1]}"
+    print(f"machine: {machine()}")
+    print(f"load: wrk, {args.clients} connections, {args.seconds}s per run, {args.workers} workers each")
+    headers = {"traceparent": TRACEPARENT[:-2] + ("00" if args.unsampled else "01")}
+    print(f"traceparent: {headers['traceparent']}")
+    for kind in args.db:
+        with bench_database(kind) as db:
+            agent = make_agent()
+            body = refund_proposal(42.0)
+            env = {"SIGNOFF_DATABASE_URL": db.url, "SIGNOFF_LOG_LEVEL": "WARNING"}
+            traced = {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_SERVICE_NAME": "signoff-bench"}
+            with (
+                uvicorn("backend.app:create_app", env, workers=args.workers, factory=True) as off_url,
+                uvicorn("backend.app:create_app", traced, workers=args.workers, factory=True) as on_url,
+            ):
+                targets = {"off": off_url, "on": on_url}
+                for url in targets.values():
+                    run_wrk(url, "/v1/proposals", body, [agent.key], args.clients, 5, headers)  # warm-up
+                rates: dict[str, list[float]] = {"off": [], "on": []}
+                for round_ in range(1, args.rounds + 1):
+                    line = []
+                    for name, url in targets.items():
+                        cpu = server_cpu_seconds(url)
+                        rate, bad, p99, _ = run_wrk(
+                            url, "/v1/proposals", body, [agent.key], args.clients, args.seconds, headers
+                        )
+                        per_request = (server_cpu_seconds(url) - cpu) / max(rate * args.seconds, 1)
+                        rates[name].append(rate)
+                        line.append(
+                            f"tracing {name} {rate:6.0f}/s (p99 {p99}, non-2xx {bad}, "
+                            f"server CPU {per_request * 1e3:.2f} ms/request)"
+                        )
+                    ratio = rates["on"][-1] / rates["off"][-1]
+                    print(f"{kind:9s} round {round_}: " + "   ".join(line) + f"   on/off {ratio:.2f}")
+            ratios = [on / off for on, off in zip(rates["on"], rates["off"], strict=True)]
+            print(
+                f"{kind:9s} median: off {statistics.median(rates['off']):.0f}/s   "
+                f"on {statistics.median(rates['on']):.0f}/s   on/off {statistics.median(ratios):.2f} "
+                f"(target >= 0.90; per round: {', '.join(f'{r:.2f}' for r in ratios)})"
+            )
+    receiver.shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""One trace from the agent's run through the human's decision: OTLP to a receiver."""
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from backend.observability import tracing
+from signoff import Client
+from tests.support.databases import Database
+from tests.support.env import server_env
+from tests.support.factories import AgentCreds, make_agent, refund_payload
+from tests.support.otlp_receiver import OtlpReceiver
+from tests.support.servers import ApiServer, OidcProvider, api_server
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[OtlpReceiver]:
+    r = OtlpReceiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def traced_server(db: Database, oidc: OidcProvider, receiver: OtlpReceiver) -> Iterator[ApiServer]:
+    env = server_env(
+        db,
+        oidc.issuer,
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_BSP_SCHEDULE_DELAY="50",
+        OTEL_SERVICE_NAME="signoff",
+    )
+    with api_server(env) as srv:
+        yield srv
+
+
+def test_one_trace_holds_the_agents_run_placement_judgement_decision_and_execution(
+    traced_server: ApiServer, receiver: OtlpReceiver, lead: dict[str, str]
+) -> None:
+    bot: AgentCreds = make_agent()
+    provider = TracerProvider(resource=Resource.create({"service.name": "refund-agent"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces")))
+    agent_tracer = provider.get_tracer("refund-agent")
+    with (
+        agent_tracer.start_as_current_span("agent.run") as run,
+        Client(url=traced_server.url, api_key=bot.key) as client,
+    ):
+        trace_id = format(run.get_span_context().trace_id, "032x")
+        handle = client.propose("refund", refund_payload(250.0), summary="Refund $250")
+        assert handle.status == "pending"
+        # The SDK linked the proposal to the agent's run.
+        assert client.get(handle.id).context["trace_id"] == trace_id
+        # The reviewer decides in a request of their own, without the agent's traceparent.
+        r = httpx.post(
+            f"{traced_server.url}/v1/proposals/{handle.id}/decisions",
+            json={"verdict": "approve", "comment": "ok"},
+            headers=lead,
+        )
+        assert r.status_code == 201, r.text
+        assert handle.wait(timeout=10).status == "approved"
+        handle.report("succeeded", {"refund_id": "re_1"})
+    provider.shutdown()
+
+    wanted = {"agent.run", "placement", "policy.judge", "proposal.decide", "proposal.execution"}
+    spans = receiver.wait_for(trace_id, wanted)
+    names = {s.name for s in spans}
+    assert wanted <= names, names
+    by_name = {s.name: s for s in spans}
+    assert by_name["agent.run"].service == "refund-agent"
+    assert {by_name[n].service for n in wanted - {"agent.run"}} == {"signoff"}
+    assert by_name["placement"].attributes["signoff.proposal.id"] == handle.id
+    assert by_name["policy.judge"].attributes["signoff.policy.outcome"] in ("propose", "execute")
+    assert by_name["proposal.decide"].attributes["signoff.decision.verdict"] == "approve"
+    assert by_name["proposal.execution"].attributes["signoff.execution.status"] == "succeeded"
+    # The create request's span is the agent's run's child.
+    (request,) = [s for s in spans if s.name == "POST /v1/proposals"]
+    assert request.parent_span_id == by_name["agent.run"].span_id
+    # The reviewer's request came without a traceparent: its own trace, linked from the decision.
+    (linked,) = by_name["proposal.decide"].links
+    reviewer_request = next(s for s in receiver.spans if s.trace_id == linked)
+    assert reviewer_request.name == "POST /v1/proposals/{proposal_id}/decisions"
+    assert reviewer_request.parent_span_id == ""
+    assert reviewer_request.trace_id != trace_id
+    assert by_name["proposal.decide"].links == [reviewer_request.trace_id]
+
+
+def test_tracing_is_off_unless_the_standard_variables_ask() -> None:
+    assert not tracing.wanted({})
+    assert tracing.wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
+    assert tracing.wanted({"OTEL_TRACES_EXPORTER": "otlp"})
+    assert not tracing.wanted({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"})
+    assert not tracing.wanted({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"})

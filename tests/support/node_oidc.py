@@ -1,0 +1,102 @@
+"""panva's `oidc-provider` (Node) in its own process: an OIDC provider we did not write.
+
+`scripts/ensure-node.sh` installs it (``make test`` runs that); the server is
+`tests/support/node/oidc-server.mjs`. Tokens come from the real authorization-code flow.
+"""
+
+import base64
+import hashlib
+import json
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+
+from backend.demo.stack import stop, wait_http
+
+HERE = Path(__file__).resolve().parent / "node"
+REDIRECT = "http://localhost/callback"
+
+
+class NodeOidcProvider:
+    def __init__(self, port: int, issuer: str | None = None, keys_file: Path | None = None) -> None:
+        node = shutil.which("node")
+        if node is None or not (HERE / "node_modules" / "oidc-provider").is_dir():
+            raise RuntimeError("oidc-provider is not installed: run 'bash scripts/ensure-node.sh'")
+        self.port = port
+        self.issuer = issuer or f"http://localhost:{port}"
+        self.base = f"http://localhost:{port}"
+        args = [node, str(HERE / "oidc-server.mjs"), str(port), self.issuer]
+        if keys_file is not None:
+            args.append(str(keys_file))
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_http(f"{self.base}/.well-known/openid-configuration", self.proc)
+
+    def set_user(self, sub: str, **claims: Any) -> None:
+        httpx.put(f"{self.base}/test/users/{sub}", json=claims, timeout=10).raise_for_status()
+
+    def rotate(self) -> list[str]:
+        """New signing keys (new key ids) at once; the old ones are no longer published."""
+        r = httpx.post(f"{self.base}/test/rotate", timeout=30)
+        r.raise_for_status()
+        return list(r.json()["kids"])
+
+    def private_keys(self) -> list[dict[str, Any]]:
+        return list(httpx.get(f"{self.base}/test/keys", timeout=10).json()["keys"])
+
+    def login(
+        self,
+        sub: str,
+        client_id: str = "signoff-rs256",
+        scope: str = "openid email profile groups",
+        id_token_claims: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Log `sub` in (authorization code + PKCE); the token response (id_token, access_token).
+
+        `id_token_claims` asks, with the standard `claims` parameter, for claims in the ID
+        token itself; otherwise this provider puts the scopes' claims only in /userinfo.
+        """
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        params = {
+            "client_id": client_id,
+            "redirect_uri": REDIRECT,
+            "response_type": "code",
+            "scope": scope,
+            "state": secrets.token_urlsafe(8),
+            "nonce": secrets.token_urlsafe(8),
+            "login_hint": sub,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+        if id_token_claims:
+            params["claims"] = json.dumps({"id_token": {c: None for c in id_token_claims}})
+        with httpx.Client(base_url=self.base, timeout=10) as c:
+            r = c.get("/auth", params=params)
+            for _ in range(10):
+                location = r.headers.get("location", "")
+                if r.status_code not in (302, 303) or location.startswith(REDIRECT):
+                    break
+                r = c.get(location)
+            query = parse_qs(urlparse(r.headers.get("location", "")).query)
+            assert "code" in query, f"no code: {r.status_code} {r.headers.get('location')} {r.text[:300]}"
+            t = c.post(
+                "/token",
+                data={
+                    "grant_type": "authorization_code",
+                    "code": query["code"][0],
+                    "redirect_uri": REDIRECT,
+                    "client_id": client_id,
+                    "client_secret": "secret",
+                    "code_verifier": verifier,
+                },
+            )
+            t.raise_for_status()
+            return dict(t.json())
+
+    def close(self) -> None:
+        stop(self.proc)
