@@ -59,8 +59,9 @@ def get_proposal(proposal_id: ProposalId, caller: CurrentCaller) -> JsonResponse
 @router.get("/{proposal_id}/timeline", response_model=Timeline, responses=ERRORS)
 def get_timeline(proposal_id: ProposalId, caller: CurrentCaller) -> JsonResponse:
     """Every event of one proposal, in order, with actor, time, data and the trace id."""
-    agent_id = caller.agent.id if isinstance(caller, AgentPrincipal) else None
-    return JsonResponse(timeline.get_timeline(proposal_id, agent_id=agent_id))
+    if isinstance(caller, AgentPrincipal):
+        return JsonResponse(timeline.get_timeline(proposal_id, agent_id=caller.agent.id))
+    return JsonResponse(timeline.get_timeline(proposal_id, unmask=pii.may_unmask(caller.groups)))
 
 
 @router.get("/{proposal_id}/decision", response_model=DecisionState, responses=ERRORS)

@@ -186,13 +186,15 @@ def test_the_decorator_refuses_a_payload_changed_in_the_database_and_never_runs_
             ).status_code
             == 201
         )
+        tamper = text("UPDATE proposals SET payload = :p WHERE id = :id")
         with get_engine().begin() as conn:  # someone with database access raises the amount
-            conn.execute(
-                text("UPDATE proposals SET payload = :p WHERE id = :id"),
-                {"p": json.dumps({**payload, "amount_usd": 9000.0}), "id": handle.id},
-            )
-        with signoff.task("receipt-tamper"), pytest.raises(signoff.ReceiptInvalid, match="payload"):
-            refund(**payload)
+            conn.execute(tamper, {"p": json.dumps({**payload, "amount_usd": 9000.0}), "id": handle.id})
+        try:
+            with signoff.task("receipt-tamper"), pytest.raises(signoff.ReceiptInvalid, match="payload"):
+                refund(**payload)
+        finally:  # put it back: the session's database must still verify for later tests
+            with get_engine().begin() as conn:
+                conn.execute(tamper, {"p": json.dumps(payload), "id": handle.id})
     assert ran == []
 
 

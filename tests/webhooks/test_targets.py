@@ -26,13 +26,31 @@ REFUSED = [
 ]
 
 
+_CREATED: list[str] = []
+
+
+@pytest.fixture
+def cleanup(db: object) -> Iterator[None]:
+    """Endpoints a test registered in process are deleted after it, so they stop collecting
+    the session database's events (other tests count deliveries and timeline items)."""
+    yield
+    while _CREATED:
+        with transaction() as session:
+            service.delete(session, _CREATED.pop(), "user:ada")
+
+
 def _create(url: str) -> dict:
     with transaction() as session:
-        return service.create(session, WebhookCreate(url=url, event_types=["proposal.created"]), "user:ada")
+        body = WebhookCreate(url=url, event_types=["proposal.created"])
+        created = service.create(session, body, "user:ada")
+    _CREATED.append(created["id"])
+    return created
 
 
 @pytest.mark.parametrize("url", REFUSED)
-def test_registration_refuses_internal_targets(url: str, db: object, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_registration_refuses_internal_targets(
+    url: str, cleanup: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("SIGNOFF_WEBHOOK_ALLOWLIST", raising=False)
     with pytest.raises(ApiError) as refused:
         _create(url)
@@ -40,7 +58,7 @@ def test_registration_refuses_internal_targets(url: str, db: object, monkeypatch
 
 
 def test_an_allow_listed_target_is_accepted_and_only_that_one(
-    db: object, monkeypatch: pytest.MonkeyPatch
+    cleanup: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SIGNOFF_WEBHOOK_ALLOWLIST", "127.0.0.1:5432, 10.1.0.0/16")
     assert _create("http://127.0.0.1:5432/")["url"] == "http://127.0.0.1:5432/"
@@ -60,7 +78,7 @@ def test_the_api_refuses_the_metadata_address(api: httpx.Client, admin: dict[str
     assert "Traceback" not in r.text
 
 
-def test_secrets_are_not_readable_in_the_database(db: object, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secrets_are_not_readable_in_the_database(cleanup: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIGNOFF_WEBHOOK_ALLOWLIST", "127.0.0.1")
     created = _create("http://127.0.0.1:9/hook")
     with get_engine().connect() as conn:
