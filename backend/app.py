@@ -6,16 +6,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from backend import on_commit
-from backend.api import admin, agents, health, openapi, proposals, review
+from backend.api import admin, agents, health, keys, openapi, proposals, review
 from backend.api import budgets as budget_routes
 from backend.api import console as console_routes
 from backend.api import eval_metrics as eval_metrics_routes
 from backend.api import evals as eval_routes
 from backend.api import policies as policy_routes
 from backend.api import webhooks as webhook_routes
+from backend.audit.checkpoints import Checkpointer
 from backend.core import gc_tuning, schema
 from backend.core.db import get_engine, is_sqlite
 from backend.core.errors import install_error_handlers
+from backend.core.keys import get_keys
 from backend.core.limits import BodySizeLimit, RefuseNul
 from backend.core.logging import configure_logging
 from backend.core.metrics import MetricsMiddleware, metrics_endpoint
@@ -46,6 +48,11 @@ def check_schema() -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     check_schema()
+    get_keys()  # a key that cannot be read stops the start, not the first approval
+    interval = settings.audit_checkpoint_seconds
+    checkpointer = Checkpointer(interval) if interval else None
+    if checkpointer:
+        checkpointer.start()
     sweeper = Sweeper(settings.expiry_sweep_seconds)
     sweeper.start()
     listener = None if is_sqlite(settings.database_url) else PgListener(settings.database_url)
@@ -66,6 +73,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             webhook_worker.stop()
         sweeper.stop()
         poller.stop()
+        if checkpointer:
+            checkpointer.stop()
         if listener:
             listener.stop()
 
@@ -83,7 +92,7 @@ def create_app() -> FastAPI:
         **tracing.fastapi_options(),
     )
     install_error_handlers(app)
-    for router in (proposals.router, review.router, agents.router, admin.router, health.router):
+    for router in (proposals.router, review.router, agents.router, admin.router, health.router, keys.router):
         app.include_router(router)
     for router in (policy_routes.router, budget_routes.router):
         app.include_router(router)

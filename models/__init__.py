@@ -16,6 +16,7 @@ from models import (
     idempotency,
     policies,
     proposals,
+    receipts,
     system,
     webhooks,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "metadata",
     "policies",
     "proposals",
+    "receipts",
     "system",
     "webhooks",
 ]

@@ -47,6 +47,8 @@ class ActionType(SQLModel, table=True):
         default_factory=list, sa_column=Column(JSONType, nullable=False)
     )
     executor_webhook: str | None = None
+    # What of an executor's answer the agent may see (JSON Schema); None: nothing.
+    result_schema: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
     # Who may not approve: the agent's owner, its creator and granter, earlier approvers.
     separation_of_duties: bool = True
     # The payload fields a reviewer may edit; None: any field.
@@ -69,6 +71,7 @@ class ActionTypeUpdate(StrictModel):
     default_expiry_seconds: int = PydField(default=24 * 3600, ge=60, le=30 * 24 * 3600)
     reason_codes: list[ReasonCode] = PydField(default_factory=list, max_length=100)
     executor_webhook: str | None = PydField(default=None, max_length=2000)
+    result_schema: dict[str, Any] | None = None
     separation_of_duties: bool = True
     editable_fields: list[str] | None = PydField(default=None, max_length=100)
     edits_may_raise_money: bool = False
@@ -89,6 +92,7 @@ class ActionTypePublic(SQLModel):
     default_expiry_seconds: int
     reason_codes: list[ReasonCode]
     executor_webhook: str | None
+    result_schema: dict[str, Any] | None = None
     separation_of_duties: bool
     editable_fields: list[str] | None
     edits_may_raise_money: bool

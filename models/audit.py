@@ -74,6 +74,9 @@ class AuditEvent(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    # "kid:hex": HMAC-SHA256 over `hash` with the audit key (not in the database); None for
+    # events written before the trail was keyed.
+    mac: str | None = Field(default=None, max_length=100)
 
 
 class AuditHead(SQLModel, table=True):
@@ -84,6 +87,33 @@ class AuditHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     seq: int = 0
     hash: str = Field(default="0" * 64, max_length=64)
+    # The keyed MAC over (seq, hash): the head cannot be moved back without the audit key.
+    mac: str = Field(default="", max_length=100)
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """A signed statement of the chain's head at a moment (``backend/audit/checkpoints.py``)."""
+
+    __tablename__ = "audit_checkpoints"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    hash: str = Field(max_length=64)
+    at: datetime = Field(sa_type=UTCDateTime)
+    # Compact JWS (EdDSA) over {"seq", "hash", "at"}, by the signing key named in its header.
+    token: str = Field(max_length=1000)
+
+
+class AuditVerifyJob(SQLModel, table=True):
+    """A full verification run in the background, and its result once done."""
+
+    __tablename__ = "audit_verify_jobs"
+
+    id: str = Field(primary_key=True, max_length=26)
+    status: str = Field(max_length=20)  # running | done | failed
+    requested_by: str = Field(max_length=300)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class AuditEventPublic(SQLModel):
@@ -98,8 +128,27 @@ class AuditEventPublic(SQLModel):
     hash: str
 
 
+class CheckpointRef(SQLModel):
+    seq: int
+    at: datetime
+
+
 class AuditVerification(SQLModel):
     ok: bool
+    # Events in the chain (its head), and how many this run walked (from the checkpoint).
     events: int
+    checked: int = 0
+    full: bool = True
     first_bad: str | None = None
     reason: str | None = None
+    checkpoint: CheckpointRef | None = None
+    unkeyed: int = 0
+
+
+class AuditVerifyJobPublic(SQLModel):
+    id: str
+    status: str
+    requested_by: str
+    started_at: datetime
+    finished_at: datetime | None
+    result: AuditVerification | None

@@ -117,7 +117,10 @@ class Execution(SQLModel, table=True):
     """At most one per proposal: the primary key is the proposal id."""
 
     __tablename__ = "executions"
-    __table_args__ = (UniqueConstraint("proposal_id"),)
+    __table_args__ = (
+        UniqueConstraint("proposal_id"),
+        Index("uq_executions_receipt_jti", "receipt_jti", unique=True),
+    )
 
     proposal_id: str = Field(foreign_key="proposals.id", primary_key=True, max_length=26)
     status: str = Field(max_length=20)
@@ -126,6 +129,11 @@ class Execution(SQLModel, table=True):
     request_hash: str = Field(max_length=64)
     reported_by: str = Field(max_length=100)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The approval receipt this execution used up: unique, so a receipt is good for one.
+    receipt_jti: str | None = Field(default=None, max_length=26)
+    # An executor webhook's whole answer, for the record; the agent sees only `result`,
+    # which holds what the action type's result schema declares.
+    response: Any = Field(default=None, sa_column=Column(JSONType))
 
 
 # --- wire shapes -----------------------------------------------------------------
@@ -231,6 +239,8 @@ class ExecutionReport(StrictModel):
     status: Literal["succeeded", "failed"]
     result: Any = None
     error: str | None = PydField(default=None, max_length=10_000)
+    # The `jti` of the approval receipt the agent acted on (GET .../decision hands it out).
+    receipt_jti: str | None = PydField(default=None, min_length=1, max_length=26)
 
 
 class ExecutionPublic(SQLModel):
@@ -289,6 +299,8 @@ class DecisionState(SQLModel):
     decision: DecisionPublic | None
     payload: dict[str, Any]
     expires_at: datetime
+    # The signed approval receipt (compact JWS), once approved.
+    receipt: str | None = None
 
 
 class TimelineItem(SQLModel):

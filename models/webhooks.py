@@ -41,8 +41,9 @@ class WebhookEndpoint(SQLModel, table=True):
     url: str = Field(max_length=2000)
     event_types: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     description: str = Field(default="", max_length=500)
-    # The signing key itself (HMAC needs it); never returned after creation, never logged.
-    secret: str = Field(max_length=100)
+    # The signing secret, sealed with the encryption key (backend/webhooks/secrets.py): the
+    # database alone cannot read it. Never returned after creation, never logged.
+    secret: str = Field(max_length=500)
     created_by: str = Field(default="", max_length=255)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

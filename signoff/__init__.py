@@ -23,11 +23,13 @@ from signoff.errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    ReceiptInvalid,
     Rejected,
     ServerError,
     SignoffError,
     WaitTimeout,
 )
+from signoff.receipts import verify_receipt
 from signoff.types import DecisionPublic, DecisionState, EvidenceItem, ExecutionPublic, ProposalPublic
 
 __all__ = [
@@ -51,10 +53,12 @@ __all__ = [
     "ProposalHandle",
     "ProposalPublic",
     "RateLimitError",
+    "ReceiptInvalid",
     "Rejected",
     "ServerError",
     "SignoffError",
     "WaitTimeout",
     "require_approval",
+    "verify_receipt",
     "task",
 ]

@@ -147,9 +147,14 @@ def _dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json", exclude_none=True)
 
 
-def report_body(status: str, result: Any, error: str | None) -> dict[str, Any]:
+def report_body(
+    status: str, result: Any, error: str | None, receipt_jti: str | None = None
+) -> dict[str, Any]:
     if status not in ("succeeded", "failed"):
         raise ValueError("status is 'succeeded' or 'failed'")
     from pydantic_core import to_jsonable_python
 
-    return {"status": status, "result": to_jsonable_python(result, fallback=repr), "error": error}
+    body = {"status": status, "result": to_jsonable_python(result, fallback=repr), "error": error}
+    if receipt_jti is not None:
+        body["receipt_jti"] = receipt_jti
+    return body

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 
 from signoff import _core
-from signoff.errors import APIConnectionError, WaitTimeout
+from signoff.errors import APIConnectionError, ReceiptInvalid, WaitTimeout
+from signoff.receipts import UsedReceipts, verify_receipt
 from signoff.types import (
     DecisionState,
     EvidenceItem,
@@ -49,8 +50,10 @@ class ProposalHandle:
     def wait(self, timeout: float | None = None) -> DecisionState:
         return self.client.wait(self.id, timeout)
 
-    def report(self, status: str, result: Any = None, error: str | None = None) -> ExecutionPublic:
-        return self.client.report(self.id, status, result, error)
+    def report(
+        self, status: str, result: Any = None, error: str | None = None, receipt_jti: str | None = None
+    ) -> ExecutionPublic:
+        return self.client.report(self.id, status, result, error, receipt_jti)
 
     def cancel(self) -> ProposalPublic:
         self.proposal = self.client.cancel(self.id)
@@ -82,8 +85,10 @@ class AsyncProposalHandle:
     async def wait(self, timeout: float | None = None) -> DecisionState:  # noqa: ASYNC109 (same API as sync)
         return await self.client.wait(self.id, timeout)
 
-    async def report(self, status: str, result: Any = None, error: str | None = None) -> ExecutionPublic:
-        return await self.client.report(self.id, status, result, error)
+    async def report(
+        self, status: str, result: Any = None, error: str | None = None, receipt_jti: str | None = None
+    ) -> ExecutionPublic:
+        return await self.client.report(self.id, status, result, error, receipt_jti)
 
     async def cancel(self) -> ProposalPublic:
         self.proposal = await self.client.cancel(self.id)
@@ -120,6 +125,8 @@ class Client:
             transport=transport,
             event_hooks={"request": [_core.add_trace_headers]},
         )
+        self._jwks: dict[str, Any] | None = None
+        self._used = UsedReceipts()
 
     def __enter__(self) -> "Client":
         return self
@@ -191,6 +198,31 @@ class Client:
         r = self._request("GET", f"/v1/proposals/{proposal_id}/decision")
         return DecisionState.model_validate(r.json())
 
+    def jwks(self, refresh: bool = False) -> dict[str, Any]:
+        """The server's public keys (``/.well-known/jwks.json``), fetched once and kept."""
+        if refresh or self._jwks is None:
+            self._jwks = self._request("GET", "/.well-known/jwks.json").json()
+        return self._jwks
+
+    def check_receipt(self, state: DecisionState) -> dict[str, Any]:
+        """Prove that `state.payload` is exactly what was approved, and use the receipt up
+        (this client acts on a receipt once). Raises :class:`ReceiptInvalid`."""
+        if not state.receipt:
+            raise ReceiptInvalid(state.proposal_id, "the approval carries no receipt")
+        try:
+            claims = verify_receipt(
+                state.receipt, self.jwks(), proposal_id=state.proposal_id, payload=state.payload
+            )
+        except ReceiptInvalid as first:
+            if not first.reason.startswith("bad signature"):
+                raise
+            # Perhaps signed by a key rotated in since the key set was fetched.
+            claims = verify_receipt(
+                state.receipt, self.jwks(refresh=True), proposal_id=state.proposal_id, payload=state.payload
+            )
+        self._used.claim(claims)
+        return claims
+
     def wait(self, proposal_id: str, timeout: float | None = None) -> DecisionState:
         """Long-poll until the proposal leaves `pending`, reconnecting through dropped connections.
 
@@ -226,10 +258,15 @@ class Client:
         raise WaitTimeout(proposal_id, last_state)
 
     def report(
-        self, proposal_id: str, status: str, result: Any = None, error: str | None = None
+        self,
+        proposal_id: str,
+        status: str,
+        result: Any = None,
+        error: str | None = None,
+        receipt_jti: str | None = None,
     ) -> ExecutionPublic:
         """Report the outcome once; a retried identical report is a replay on the server."""
-        body = _core.report_body(status, result, error)
+        body = _core.report_body(status, result, error, receipt_jti)
         r = self._request("POST", f"/v1/proposals/{proposal_id}/execution", body=body)
         return ExecutionPublic.model_validate(r.json())
 
@@ -260,6 +297,8 @@ class AsyncClient:
             transport=transport,
             event_hooks={"request": [_core.add_trace_headers_async]},
         )
+        self._jwks: dict[str, Any] | None = None
+        self._used = UsedReceipts()
 
     async def __aenter__(self) -> "AsyncClient":
         return self
@@ -327,6 +366,27 @@ class AsyncClient:
         r = await self._request("GET", f"/v1/proposals/{proposal_id}")
         return ProposalPublic.model_validate(r.json())
 
+    async def jwks(self, refresh: bool = False) -> dict[str, Any]:
+        if refresh or self._jwks is None:
+            self._jwks = (await self._request("GET", "/.well-known/jwks.json")).json()
+        return self._jwks
+
+    async def check_receipt(self, state: DecisionState) -> dict[str, Any]:
+        """See :meth:`Client.check_receipt`."""
+        if not state.receipt:
+            raise ReceiptInvalid(state.proposal_id, "the approval carries no receipt")
+        try:
+            claims = verify_receipt(
+                state.receipt, await self.jwks(), proposal_id=state.proposal_id, payload=state.payload
+            )
+        except ReceiptInvalid as first:
+            if not first.reason.startswith("bad signature"):
+                raise
+            keys = await self.jwks(refresh=True)
+            claims = verify_receipt(state.receipt, keys, proposal_id=state.proposal_id, payload=state.payload)
+        self._used.claim(claims)
+        return claims
+
     async def decision(self, proposal_id: str) -> DecisionState:
         r = await self._request("GET", f"/v1/proposals/{proposal_id}/decision")
         return DecisionState.model_validate(r.json())
@@ -361,9 +421,14 @@ class AsyncClient:
         raise WaitTimeout(proposal_id, last_state)
 
     async def report(
-        self, proposal_id: str, status: str, result: Any = None, error: str | None = None
+        self,
+        proposal_id: str,
+        status: str,
+        result: Any = None,
+        error: str | None = None,
+        receipt_jti: str | None = None,
     ) -> ExecutionPublic:
-        body = _core.report_body(status, result, error)
+        body = _core.report_body(status, result, error, receipt_jti)
         r = await self._request("POST", f"/v1/proposals/{proposal_id}/execution", body=body)
         return ExecutionPublic.model_validate(r.json())
 

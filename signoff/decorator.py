@@ -161,12 +161,13 @@ def require_approval(
                 _outcome(state)
                 if state.status in ("executed", "failed"):
                     return _previous(await handle.refresh())
+                jti = (await c.check_receipt(state))["jti"]  # before the tool runs, or never
                 try:
                     result = await fn(**state.payload)
                 except Exception as exc:
-                    await handle.report("failed", error=f"{type(exc).__name__}: {exc}")
+                    await handle.report("failed", error=f"{type(exc).__name__}: {exc}", receipt_jti=jti)
                     raise
-                await handle.report("succeeded", result)
+                await handle.report("succeeded", result, receipt_jti=jti)
                 return result
 
             return cast(F, async_wrapper)
@@ -182,12 +183,13 @@ def require_approval(
             _outcome(state)
             if state.status in ("executed", "failed"):
                 return _previous(handle.refresh())
+            jti = c.check_receipt(state)["jti"]  # before the tool runs, or never
             try:
                 result = fn(**state.payload)
             except Exception as exc:
-                handle.report("failed", error=f"{type(exc).__name__}: {exc}")
+                handle.report("failed", error=f"{type(exc).__name__}: {exc}", receipt_jti=jti)
                 raise
-            handle.report("succeeded", result)
+            handle.report("succeeded", result, receipt_jti=jti)
             return result
 
         return cast(F, wrapper)

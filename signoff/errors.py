@@ -134,3 +134,14 @@ class Drafted(NotApproved):
 
 class ExecutionFailed(NotApproved):
     """An earlier run of this very proposal already reported a failure (seen on a replayed task)."""
+
+
+class ReceiptInvalid(SignoffError):
+    """The approval receipt does not prove that this exact action was approved: a bad or
+    unknown signature, expired, for another proposal or payload, or already used. The tool
+    is not run."""
+
+    def __init__(self, proposal_id: str | None, reason: str) -> None:
+        self.proposal_id = proposal_id
+        self.reason = reason
+        super().__init__(f"Receipt refused for {proposal_id or 'proposal'}: {reason}")

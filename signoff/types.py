@@ -109,6 +109,8 @@ class DecisionState(_Wire):
     decision: DecisionPublic | None = None
     payload: dict[str, Any]
     expires_at: datetime
+    # The signed approval receipt (compact JWS); see signoff/receipts.py.
+    receipt: str | None = None
 
     @property
     def approved(self) -> bool:

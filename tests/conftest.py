@@ -1,5 +1,6 @@
 """Fixtures: databases (SQLite and PostgreSQL), an OIDC provider, API server processes."""
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from backend import on_commit
 from tests.support import databases
 from tests.support.databases import Database
-from tests.support.env import CLIENT_ID, pointed_at, server_env
+from tests.support.env import CLIENT_ID, KEY_DIR, WEBHOOK_RECEIVERS, pointed_at, server_env
 from tests.support.factories import AgentCreds, make_agent
 from tests.support.servers import ApiServer, OidcProvider, free_port
 
@@ -19,6 +20,10 @@ pytest_plugins = ["tests.support.console_fixtures"]
 
 # In-process service calls commit like the API does: audit, webhooks, wake-ups.
 on_commit.install()
+# The keys this process shares with its servers and CLI runs (tests/support/env.py), and the
+# same webhook allow-list as the servers, for endpoints registered in process.
+os.environ.setdefault("SIGNOFF_KEY_DIR", KEY_DIR)
+os.environ.setdefault("SIGNOFF_WEBHOOK_ALLOWLIST", WEBHOOK_RECEIVERS)
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),

@@ -4,15 +4,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from backend.api.common import ERRORS
+from backend.api.common import ERRORS, Ulid
 from backend.api.deps import AdminDep, AuditorDep, CurrentReviewer, ReadSessionDep, SessionDep
-from backend.audit import chain as audit
+from backend.audit import jobs as verify_jobs
+from backend.audit import verification
 from backend.audit.query import list_events
 from backend.catalog import action_types, pii
 from backend.controls import kill_switch
 from backend.core.responses import JsonResponse
 from models.action_types import ActionTypePublic, ActionTypeUpdate
-from models.audit import AuditEventPublic, AuditVerification
+from models.audit import AuditEventPublic, AuditVerification, AuditVerifyJobPublic
 from models.common import Page
 from models.system import KillSwitchState, KillSwitchUpdate
 
@@ -75,4 +76,16 @@ def list_audit(
 
 @router.get("/v1/audit/verify", response_model=AuditVerification, responses=ERRORS)
 def verify_audit(session: ReadSessionDep, _auditor: AuditorDep) -> JsonResponse:
-    return JsonResponse(audit.verify(session).model_dump(mode="json"))
+    """From the latest signed checkpoint on (incremental); a full walk is a job (below)."""
+    return JsonResponse(verification.verify_incremental(session).model_dump(mode="json"))
+
+
+@router.post("/v1/audit/verify/jobs", status_code=202, response_model=AuditVerifyJobPublic, responses=ERRORS)
+def start_verify_job(auditor: AuditorDep) -> JsonResponse:
+    """Verify everything (chain, checkpoints, rows against events) in the background."""
+    return JsonResponse(verify_jobs.start(auditor.actor), status_code=202)
+
+
+@router.get("/v1/audit/verify/jobs/{job_id}", response_model=AuditVerifyJobPublic, responses=ERRORS)
+def get_verify_job(job_id: Ulid, _auditor: AuditorDep) -> JsonResponse:
+    return JsonResponse(verify_jobs.get(job_id))

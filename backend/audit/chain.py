@@ -7,9 +7,15 @@ all. The chain's tip lives in ``audit_head``; updating that row takes its lock, 
 serialises appends across API replicas on PostgreSQL (SQLite's ``BEGIN IMMEDIATE``
 already does). The events just written are left on the session as :class:`WrittenEvent`
 for the steps after this one (webhooks).
+
+The hash chain alone needs no key: anyone who can write the table can recompute it. So each
+event also carries a keyed MAC over its hash (``mac``), and the head a MAC over its position
+(``head_mac``), made with the audit key from ``backend/core/keys.py``, which the database
+never holds. Verifying is in ``backend/audit/verification.py``.
 """
 
 import hashlib
+import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +29,8 @@ from sqlmodel import Session
 from backend.core import commit
 from backend.core.bulk import fetch_later, insert_rows, pipelined
 from backend.core.db import transaction
-from models.audit import AuditAction, AuditEvent, AuditHead, AuditVerification
+from backend.core.keys import get_keys
+from models.audit import AuditAction, AuditEvent, AuditHead
 from models.common import new_id, utcnow
 
 GENESIS = "0" * 64
@@ -109,8 +116,20 @@ def compute_hash(
 _LOCK_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
 _HEAD = "signoff_audit_head"
 _MOVE_HEAD = (
-    update(AuditHead).where(AuditHead.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+    update(AuditHead)
+    .where(AuditHead.id == 1)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"), mac=bindparam("new_mac"))
 )
+
+
+def event_mac(kid: str, key: bytes, digest: str) -> str:
+    """``kid:hex``: the keyed MAC over one event's chain hash (which covers the chain before it)."""
+    return kid + ":" + hmac.digest(key, digest.encode(), "sha256").hex()
+
+
+def head_mac(kid: str, key: bytes, seq: int, digest: str) -> str:
+    """The keyed MAC over the head's position: moving the head back needs the key too."""
+    return kid + ":" + hmac.digest(key, f"head:{seq}:{digest}".encode(), "sha256").hex()
 
 
 def lock_head(session: OrmSession) -> None:
@@ -138,6 +157,8 @@ def _write_pending(session: OrmSession) -> None:
     # Take the tip's row lock (no-op contention on SQLite, where the write lock is held),
     # unless lock_head took it earlier in this transaction.
     seq, prev = _locked_head(session, conn)
+    keys = get_keys()
+    kid, key = keys.mac_kid, keys.mac_key
     rows = []
     for item in pending:
         seq += 1
@@ -166,12 +187,13 @@ def _write_pending(session: OrmSession) -> None:
                 "data": data,
                 "prev_hash": prev,
                 "hash": digest,
+                "mac": event_mac(kid, key, digest),
             }
         )
         prev = digest
     with pipelined(conn):  # both writes in one round trip on PostgreSQL
         insert_rows(conn, AuditEvent.__table__, rows)  # type: ignore[attr-defined]
-        conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
+        conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev, "new_mac": head_mac(kid, key, seq, prev)})
     session.info[_WRITTEN] = rows
 
 
@@ -225,51 +247,3 @@ def iter_events(session: Session, batch: int = 1000) -> Iterator[AuditEvent]:
             return
         yield from rows
         last = rows[-1].seq
-
-
-def verify(session: Session) -> AuditVerification:
-    """Walk the chain from genesis and name the first event that does not hold."""
-    prev, expected_seq, count = GENESIS, 1, 0
-    for ev in iter_events(session):
-        count += 1
-        if ev.seq != expected_seq:
-            return AuditVerification(
-                ok=False,
-                events=count,
-                first_bad=ev.id,
-                reason=f"sequence gap: expected {expected_seq}, found {ev.seq}",
-            )
-        if ev.prev_hash != prev:
-            return AuditVerification(
-                ok=False,
-                events=count,
-                first_bad=ev.id,
-                reason="prev_hash does not match the event before it",
-            )
-        digest = compute_hash(
-            prev,
-            seq=ev.seq,
-            id=ev.id,
-            at=ev.at,
-            actor=ev.actor,
-            action=ev.action,
-            subject=ev.subject,
-            data=ev.data,
-        )
-        if digest != ev.hash:
-            return AuditVerification(
-                ok=False,
-                events=count,
-                first_bad=ev.id,
-                reason="hash does not match the event's content",
-            )
-        prev, expected_seq = ev.hash, expected_seq + 1
-    head = session.get(AuditHead, 1)
-    if head is not None and (head.seq != count or head.hash != prev):
-        return AuditVerification(
-            ok=False,
-            events=count,
-            first_bad=None,
-            reason=f"chain ends at event {count} but the head records {head.seq}: events were removed",
-        )
-    return AuditVerification(ok=True, events=count)

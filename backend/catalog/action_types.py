@@ -79,6 +79,13 @@ def put(session: Session, name: str, spec: ActionTypeUpdate, actor: str) -> Acti
         raise ApiError(
             422, "invalid_schema", f"payload_schema: {exc.message}", param="payload_schema"
         ) from exc
+    if spec.result_schema is not None:
+        try:
+            Draft202012Validator.check_schema(spec.result_schema)
+        except SchemaError as exc:
+            raise ApiError(
+                422, "invalid_schema", f"result_schema: {exc.message}", param="result_schema"
+            ) from exc
     known = set((spec.payload_schema.get("properties") or {}).keys())
     unknown = [f for f in spec.editable_fields or [] if f not in known]
     if unknown and known:

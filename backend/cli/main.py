@@ -12,9 +12,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from backend import on_commit
 from backend.agents import keys, lookup
 from backend.agents import service as agent_service
-from backend.audit import chain as audit
 from backend.cli.common import OPERATOR, GuardedGroup, JsonFlag, Port, api_errors, emit, err, fail, guard, out
 from backend.cli.evals import eval_app, export_command
+from backend.cli.trust import audit_app, db_app, receipt_app
 from backend.core import schema
 from backend.core.db import get_engine, read_session, transaction
 from backend.core.errors import ApiError
@@ -28,11 +28,12 @@ app = typer.Typer(
 )
 agents_app = typer.Typer(help="Create and manage agents.", no_args_is_help=True)
 keys_app = typer.Typer(help="Mint and revoke agents' API keys.", no_args_is_help=True)
-audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 dial_app = typer.Typer(help="Autonomy dials.", no_args_is_help=True)
 app.add_typer(agents_app, name="agents")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(receipt_app, name="receipt")
+app.add_typer(db_app, name="db")
 app.add_typer(dial_app, name="dial")
 app.add_typer(eval_app, name="eval")
 app.command("export")(export_command)
@@ -212,24 +213,6 @@ def keys_revoke(agent: str, key_id: str, as_json: JsonFlag = False) -> None:
     with api_errors(), transaction() as session:
         revoked = keys.revoke_key(session, lookup.find(session, agent), key_id, OPERATOR)
     emit(revoked.model_dump(mode="json"), True) if as_json else out.print(f"Revoked key {key_id}.")
-
-
-@audit_app.command("verify")
-def audit_verify(as_json: JsonFlag = False) -> None:
-    """Walk the hash chain and name the first broken link (exit 1 if any)."""
-    guard()
-    with read_session() as session:
-        result = audit.verify(session)
-    if as_json:
-        emit(result.model_dump(mode="json"), True)
-    elif result.ok:
-        out.print(f"[green]ok[/green]: {result.events} events, chain intact.")
-    else:
-        err.print(
-            f"[red]broken[/red] at event {result.first_bad} (after {result.events} events): {result.reason}"
-        )
-    if not result.ok:
-        raise typer.Exit(1)
 
 
 policy_app = typer.Typer(help="Cedar policies: validate and apply.", no_args_is_help=True)

@@ -1,5 +1,9 @@
 """Canonical JSON: the one byte form that payload hashes (views, stale-view checks,
-receipts) are computed over, so two parties hashing the same payload agree."""
+receipts) and signatures are computed over, so two parties hashing the same payload agree.
+
+The SDK (``signoff/receipts.py``) computes the same bytes, so an executor can check a
+payload against a receipt's ``payload_sha256`` without the server.
+"""
 
 import hashlib
 import json

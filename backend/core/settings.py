@@ -64,6 +64,30 @@ class Settings(BaseSettings):
     metrics_max_agents: int = Field(default=100, ge=1)
     metrics_max_action_types: int = Field(default=50, ge=1)
 
+    # Keys (see docs/operations.md, "Keys"). None of them is ever stored in the database.
+    # Each is given inline or as a file; when neither is set, the key is generated on first
+    # use into `key_dir` (the demo's way; production sets them). The retired ones are
+    # comma-separated files: still accepted when verifying, never used to sign or seal.
+    key_dir: str = "signoff-keys"
+    # Ed25519 (PEM): signs approval receipts and audit checkpoints.
+    signing_key: str | None = None
+    signing_key_file: str | None = None
+    retired_signing_key_files: str = ""
+    # A secret of 32+ bytes: the keyed MAC over every audit event and the chain's head.
+    audit_key: str | None = None
+    audit_key_file: str | None = None
+    retired_audit_key_files: str = ""
+    # A Fernet key: webhook signing secrets are sealed with it at rest.
+    encryption_key: str | None = None
+    encryption_key_file: str | None = None
+    retired_encryption_key_files: str = ""
+    # How long an approval receipt is good for.
+    receipt_seconds: int = Field(default=24 * 3600, ge=60)
+    # A signed checkpoint of the audit chain's head is written this often (0: never by the API).
+    audit_checkpoint_seconds: float = Field(default=60.0, ge=0)
+    # Where checkpoints are also exported (append-only): "file:/path" or an https:// URL.
+    audit_sink: str = ""
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -21,7 +21,7 @@ from backend.controls.policy import gate
 from backend.core.bulk import insert_rows, pipelined
 from backend.core.errors import ApiError
 from backend.evals import runs as eval_runs
-from backend.proposals import idempotency
+from backend.proposals import idempotency, receipts
 from backend.proposals.views import proposal_public
 from models.action_types import ActionType
 from models.agents import Agent, Dial, Grant
@@ -30,6 +30,7 @@ from models.common import new_id, utcnow
 from models.evals import EvalRunProposal
 from models.idempotency import IdempotencyRecord
 from models.proposals import Decision, Proposal, ProposalCreate, Status, Verdict
+from models.receipts import Receipt
 
 MODE_STATUS = {
     Dial.observe: Status.observed,
@@ -116,6 +117,7 @@ class Batch:
     _proposals: list[dict[str, Any]] = field(default_factory=list)
     _decisions: list[dict[str, Any]] = field(default_factory=list)
     _links: list[dict[str, Any]] = field(default_factory=list)
+    _receipts: list[dict[str, Any]] = field(default_factory=list)
 
     def open_ledger(self, agent: Agent, windows: tuple[list[int], list[str]]) -> None:
         self._ledgers[agent.id] = ledger.Ledger(self.session, agent, windows)
@@ -312,6 +314,12 @@ class Batch:
                 "reason_codes": decision["reason_codes"],
                 "policy_version": verdict.version,
             }
+            if decision["verdict"] == Verdict.approve.value:
+                receipt = receipts.issue(
+                    row["id"], row["action_type"], row["payload"], [], verdict.version, decision["created_at"]
+                )
+                self._receipts.append(receipt.row)
+                decided["receipt"] = receipt.audit_data()
             audit.record(self.session, "system", AuditAction.PROPOSAL_DECIDED, subject, decided)
 
     # --- writing ----------------------------------------------------------------------------
@@ -326,6 +334,7 @@ class Batch:
                 (Proposal, self._proposals),
                 (Decision, self._decisions),
                 (EvalRunProposal, self._links),
+                (Receipt, self._receipts),
                 (IdempotencyRecord, self.answers.rows),
             ):
                 insert_rows(conn, model.__table__, rows)  # type: ignore[attr-defined]

@@ -11,7 +11,9 @@ a rejection needs known reason codes. An approval needs the agent to be allowed 
 approve (``backend/controls/policy/gate.py``). An approval short of the quorum
 (``backend/proposals/quorum.py``) is recorded and the proposal stays ``pending``; the last
 one, or any rejection, leaves ``pending`` through ``backend/proposals/transitions.py``,
-where exactly one of concurrent deciders wins.
+where exactly one of concurrent deciders wins. The approval that ends a proposal (the Nth)
+is issued a signed receipt (``backend/proposals/receipts.py``) naming every approver whose
+approval counts, over the effective payload.
 """
 
 from typing import Any
@@ -28,7 +30,7 @@ from backend.core.canonical import sha256_hex
 from backend.core.db import transaction
 from backend.core.errors import ApiError
 from backend.observability import tracing
-from backend.proposals import duties, quorum, transitions
+from backend.proposals import duties, quorum, receipts, transitions
 from backend.proposals.lookup import load
 from backend.proposals.reading import decisions_of, still_pending
 from backend.proposals.views import decision_public
@@ -152,8 +154,16 @@ def _approve(
     needed = quorum.required(session, proposal, action_type, agent)
     count = 1 if edited is not None else proposal.approval_count + 1
     if count >= needed:
+        # The Nth approval: the receipt names every approval that counts (an edit restarted
+        # the count at this one) and the payload now approved, signed in this transaction.
+        earlier = [] if edited is not None else quorum.counted(proposal, decisions)
+        approvers = [d.reviewer_sub for d in earlier if d.reviewer_sub] + [user.sub]
+        receipt = receipts.issue(
+            proposal.id, proposal.action_type, final_payload, approvers, verdict.version, now
+        )
         final = {"approval_count": count, "approvals_required": needed}
-        _finish(session, proposal, user, decision, Status.approved, **final)
+        _finish(session, proposal, user, decision, Status.approved, receipt=receipt, **final)
+        receipts.add(session, receipt)
         return decision
     # Short of the quorum: record the approval; the proposal stays pending for the next one.
     moved = session.execute(
@@ -207,15 +217,24 @@ def _released_if_held(proposal: Proposal, user: User) -> dict[str, Any]:
 
 
 def _finish(
-    session: Session, proposal: Proposal, user: User, decision: Decision, status: Status, **values: Any
+    session: Session,
+    proposal: Proposal,
+    user: User,
+    decision: Decision,
+    status: Status,
+    receipt: receipts.Issued | None = None,
+    **values: Any,
 ) -> None:
+    data = _audit_data(decision, user)
+    if receipt is not None:
+        data["receipt"] = receipt.audit_data()
     if not transitions.leave_pending(
         session,
         proposal.id,
         status,
         actor=user.actor,
         action=AuditAction.PROPOSAL_DECIDED,
-        data=_audit_data(decision, user),
+        data=data,
         at=decision.created_at,
         unchanged_since=proposal.updated_at,
         **values,

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from backend.core.db import transaction
 from backend.core.errors import ApiError
 from backend.observability import tracing
-from backend.proposals import idempotency, transitions
+from backend.proposals import idempotency, receipts, transitions
 from backend.proposals.lookup import load, load_for_agent
 from backend.proposals.reading import expire_if_due, full_view
 from models.agents import Dial
@@ -61,8 +61,10 @@ def report_execution(proposal_id: str, agent_id: str, body: ExecutionReport) -> 
                     "draft_not_executable",
                     "A draft-mode proposal is applied by its executor, never by the agent.",
                 )
+            receipt_jti = receipts.use(session, proposal, body.receipt_jti)
             execution = Execution(
                 proposal_id=proposal.id,
+                receipt_jti=receipt_jti,
                 status=body.status,
                 result=body.result,
                 error=body.error,
@@ -80,6 +82,7 @@ def report_execution(proposal_id: str, agent_id: str, body: ExecutionReport) -> 
                     "status": body.status,
                     "error": body.error,
                     "result_sha256": hashlib.sha256(orjson.dumps(body.result)).hexdigest(),
+                    "receipt_jti": receipt_jti,
                 },
             ):
                 raise transitions.already_decided(load(session, proposal_id))

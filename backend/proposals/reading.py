@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from backend.catalog import action_types
 from backend.core.db import read_session, transaction
 from backend.core.errors import ApiError
-from backend.proposals import quorum, transitions
+from backend.proposals import quorum, receipts, transitions
 from backend.proposals.lookup import load, load_for_agent
 from backend.proposals.views import decision_public, proposal_public
 from models.agents import Agent
@@ -21,6 +21,8 @@ from models.common import utcnow
 from models.proposals import Decision, DecisionState, Execution, Proposal, Status
 
 _T = TypeVar("_T")
+# Statuses in which a proposal has been approved, so has a receipt.
+_RECEIPTED = frozenset({Status.approved, Status.executed, Status.failed})
 
 
 def expire_if_due(session: Session, proposal: Proposal) -> bool:
@@ -99,9 +101,14 @@ def decision_state(session: Session, proposal: Proposal) -> dict[str, Any]:
     """The agent's view of its own proposal (in clear: the values are the agent's, and it
     executes the approved payload). ``payload`` is what was approved: the latest
     approver's edit, else the proposal's own. Approvals short of the quorum are not shown:
-    to the agent the proposal is simply still pending."""
+    to the agent the proposal is simply still pending. ``receipt`` is the signed approval
+    receipt once the proposal has been approved (by the quorum or by policy)."""
     decisions = decisions_of(session, proposal.id) if proposal.decided_at is not None else []
     decision = decisions[-1] if decisions else None
+    receipt = None
+    if proposal.status in _RECEIPTED:
+        found = receipts.for_proposal(session, proposal.id)
+        receipt = found.token if found else None
     return DecisionState(
         proposal_id=proposal.id,
         status=proposal.status,
@@ -110,6 +117,7 @@ def decision_state(session: Session, proposal: Proposal) -> dict[str, Any]:
         decision=decision_public(decision) if decision else None,
         payload=quorum.effective_payload(proposal, decisions),
         expires_at=proposal.expires_at,
+        receipt=receipt,
     ).model_dump(mode="json")
 
 

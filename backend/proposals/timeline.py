@@ -6,7 +6,9 @@ step is filled in from the rows the trail only summarises: the proposal's eviden
 context on ``proposal.created``, the decision row (reviewer, groups, reason codes, the
 edited payload) on ``proposal.decided``, the execution's result on ``proposal.executed``,
 and one item per webhook delivery with its attempts. Every item carries the proposal's
-trace id (the trace that placed it, else the agent's ``context.trace_id``).
+trace id (the trace that placed it, else the agent's ``context.trace_id``). A reader
+without the unmask right sees the action type's ``x-pii`` fields masked in every payload
+the story carries (``backend/catalog/pii.py``); an agent reads its own in clear.
 """
 
 from datetime import UTC, datetime
@@ -35,24 +37,29 @@ def trace_id_of(proposal: Proposal) -> str | None:
 
 
 def get_timeline(proposal_id: str, agent_id: str | None = None, unmask: bool = False) -> dict[str, Any]:
-    """``{"items": [...], "trace_id": ...}``; an agent reads only its own proposals (in
-    clear); people without the unmask right see the payloads' ``x-pii`` fields masked."""
+    """``{"items": [...], "trace_id": ...}``; an agent reads only its own proposals, in clear;
+    anyone else sees ``x-pii`` fields masked unless ``unmask``."""
     with read_session() as session:
         proposal = load_for_agent(session, agent_id, proposal_id) if agent_id else load(session, proposal_id)
         items = timeline(session, proposal)
-        if not (agent_id or unmask):
+        if agent_id is None and not unmask:
             action_type = session.get(ActionType, proposal.action_type)
-            schema = action_type.payload_schema if action_type else None
-            items = [_masked(item, schema) for item in items]
+            items = _masked(items, action_type.payload_schema if action_type else None)
         return {"items": items, "trace_id": trace_id_of(proposal)}
 
 
-def _masked(item: dict[str, Any], schema: dict[str, Any] | None) -> dict[str, Any]:
-    """The one masking rule (``backend/catalog/pii.py``) applied to a step's payloads."""
-    data = pii.masked_event_data(item["data"], schema)
-    if isinstance(data.get("decision"), dict):
-        data = {**data, "decision": pii.masked_event_data(data["decision"], schema)}
-    return {**item, "data": data}
+def _masked(items: list[dict[str, Any]], schema: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every payload an item carries masked: its own (``payload``, ``edited_payload``) and
+    that of the decision attached to it."""
+    if not schema or not pii.pii_paths(schema):
+        return items
+    out = []
+    for item in items:
+        data = pii.masked_event_data(item["data"], schema)
+        if isinstance(data.get("decision"), dict):
+            data = {**data, "decision": pii.masked_event_data(data["decision"], schema)}
+        out.append({**item, "data": data})
+    return out
 
 
 def timeline(session: Session, proposal: Proposal) -> list[dict[str, Any]]:

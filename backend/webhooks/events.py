@@ -23,6 +23,7 @@ from models.action_types import ActionType
 from models.audit import AuditAction
 from models.common import utcnow
 from models.proposals import Proposal, Status
+from models.receipts import Receipt
 from models.webhooks import EVENT_TYPES, EXECUTE_EVENT, WebhookDelivery, WebhookEndpoint
 
 _QUEUED = "signoff_webhooks_queued"
@@ -152,6 +153,9 @@ def _queue_executor(
         return
     data = event.data
     payload = data.get("edited_payload") or proposal["payload"]
+    receipt = session.execute(
+        select(Receipt.token).where(Receipt.proposal_id == proposal["id"]).order_by(Receipt.issued_at.desc())  # type: ignore[arg-type,attr-defined]
+    ).scalar()
     body = _message(
         EXECUTE_EVENT,
         event.at,
@@ -167,6 +171,8 @@ def _queue_executor(
                 "comment": data.get("comment", ""),
                 "edited": bool(data.get("edited")),
             },
+            # Check it before acting (signoff/receipts.py): it proves this exact payload was approved.
+            "receipt": receipt,
         },
     )
     for endpoint_id, endpoint_url, types in endpoints:

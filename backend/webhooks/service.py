@@ -12,8 +12,10 @@ from sqlmodel import Session
 
 from backend.audit import chain as audit
 from backend.core.errors import ApiError, not_found
-from backend.webhooks import events
+from backend.webhooks import events, secrets, targets
+from backend.webhooks.settings import WebhookSettings
 from backend.webhooks.signing import new_secret
+from backend.webhooks.targets import UnsafeTarget
 from models.audit import AuditAction
 from models.common import utcnow
 from models.webhooks import (
@@ -33,12 +35,22 @@ def public(endpoint: WebhookEndpoint) -> dict[str, Any]:
     return WebhookPublic.model_validate(endpoint, from_attributes=True).model_dump(mode="json")
 
 
+def check_url(url: str, allowlist: str, param: str = "url") -> None:
+    """Refuse a URL that reaches into the internal network (``backend/webhooks/targets.py``)."""
+    try:
+        targets.check(url, targets.parse_allowlist(allowlist))
+    except UnsafeTarget as exc:
+        raise ApiError(422, "unsafe_url", str(exc), param=param) from None
+
+
 def create(session: Session, body: WebhookCreate, actor: str) -> dict[str, Any]:
+    check_url(body.url, WebhookSettings().allowlist)
+    secret = new_secret()
     endpoint = WebhookEndpoint(
         url=body.url,
         event_types=body.event_types,
         description=body.description,
-        secret=new_secret(),
+        secret=secrets.seal(secret),
         created_by=actor,
     )
     session.add(endpoint)
@@ -51,7 +63,7 @@ def create(session: Session, body: WebhookCreate, actor: str) -> dict[str, Any]:
         f"webhook:{endpoint.id}",
         {"url": body.url, "event_types": body.event_types},
     )
-    return {**public(endpoint), "secret": endpoint.secret}
+    return {**public(endpoint), "secret": secret}
 
 
 def live(session: Session, endpoint_id: str) -> WebhookEndpoint:

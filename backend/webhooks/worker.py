@@ -18,33 +18,23 @@ from typing import Any
 import httpx
 import orjson
 import structlog
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from jsonschema import Draft202012Validator
 from sqlalchemy import select, update
 
 from backend.core.db import is_sqlite, transaction
 from backend.observability import metrics, tracing
-from backend.proposals import transitions
+from backend.proposals import receipts, transitions
+from backend.webhooks import secrets, targets
 from backend.webhooks.events import wakeup
+from backend.webhooks.settings import WebhookSettings
 from backend.webhooks.signing import signed_headers
+from models.action_types import ActionType
 from models.common import utcnow
 from models.proposals import Execution, Proposal, Status
 from models.webhooks import EXECUTE_EVENT, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 log = structlog.get_logger()
 MAX_RESPONSE_BYTES = 64 * 1024
-
-
-class WebhookSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SIGNOFF_WEBHOOK_", extra="ignore")
-
-    enabled: bool = True
-    timeout_seconds: float = 5.0
-    backoff_seconds: float = 5.0
-    max_backoff_seconds: float = 6 * 3600
-    retry_hours: float = 24.0
-    poll_seconds: float = 1.0
-    concurrency: int = 8
-    lease_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -111,6 +101,20 @@ def _execution_from(response: httpx.Response) -> tuple[str, Any, str | None]:
     return "succeeded", body, None
 
 
+def _declared(schema: dict[str, Any] | None, result: Any) -> Any:
+    """What of an executor's result the agent may see: only what the action type's
+    ``result_schema`` declares (the declared properties of a result that fits it); nothing
+    when it declares none or the result does not fit. The whole answer stays on the row."""
+    if schema is None or result is None:
+        return None
+    if not Draft202012Validator(schema).is_valid(result):
+        return None
+    declared = schema.get("properties")
+    if isinstance(result, dict) and isinstance(declared, dict):
+        return {k: v for k, v in result.items() if k in declared}
+    return result
+
+
 def _record_execution(session: Any, due: Due, response: httpx.Response) -> None:
     pid = due.proposal_id
     if pid is None or session.get(Execution, pid) is not None:
@@ -118,7 +122,10 @@ def _record_execution(session: Any, due: Due, response: httpx.Response) -> None:
     proposal = session.get(Proposal, pid)
     if proposal is None or proposal.status != Status.approved.value:
         return
-    status, result, error = _execution_from(response)
+    status, answer, error = _execution_from(response)
+    action_type = session.get(ActionType, proposal.action_type)
+    result = _declared(action_type.result_schema if action_type else None, answer)
+    receipt = receipts.for_proposal(session, pid)
     session.add(
         Execution(
             proposal_id=pid,
@@ -127,6 +134,8 @@ def _record_execution(session: Any, due: Due, response: httpx.Response) -> None:
             error=error,
             request_hash=hashlib.sha256(response.content[:MAX_RESPONSE_BYTES]).hexdigest(),
             reported_by="executor",
+            receipt_jti=receipt.jti if receipt else None,
+            response=answer,
         )
     )
     session.flush()
@@ -145,6 +154,16 @@ def _record_execution(session: Any, due: Due, response: httpx.Response) -> None:
     )
 
 
+def _post(settings: WebhookSettings, http: httpx.Client, due: Due) -> httpx.Response:
+    """Check the target again (its name may resolve elsewhere now) and send to the very
+    addresses checked; raises UnsafeTarget instead of sending into the internal network."""
+    target = targets.check(due.url, targets.parse_allowlist(settings.allowlist))
+    url, host, extensions = targets.pinned_request(target)
+    signed = signed_headers(secrets.unseal(due.secret), due.id, due.body)
+    headers = {**signed, **tracing.outgoing_headers(), **host}
+    return http.post(url, content=due.body, headers=headers, extensions=extensions)
+
+
 def attempt(settings: WebhookSettings, http: httpx.Client, due: Due) -> None:
     """One try at one delivery, recorded whatever happens."""
     response: httpx.Response | None = None
@@ -152,18 +171,21 @@ def attempt(settings: WebhookSettings, http: httpx.Client, due: Due) -> None:
     started = time.perf_counter()
     attributes = {"signoff.webhook.event_type": due.event_type, "signoff.webhook.delivery_id": due.id}
     with tracing.span("webhook.deliver", traceparent=due.traceparent, attributes=attributes) as span:
-        headers = {**signed_headers(due.secret, due.id, due.body), **tracing.outgoing_headers()}
         try:
-            response = http.post(due.url, content=due.body, headers=headers)
+            response = _post(settings, http, due)
         except httpx.TimeoutException:
             error = "timeout"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:1000]
+        except (targets.UnsafeTarget, secrets.SecretUnreadable) as exc:
+            error = f"refused: {exc}"[:1000]
         tracing.annotate(span, {"http.response.status_code": response.status_code if response else None})
     latency_ms = (time.perf_counter() - started) * 1000
     ok = response is not None and 200 <= response.status_code < 300
     if response is not None and not ok:
         error = f"HTTP {response.status_code}"
+        if response.is_redirect:
+            error += " (redirects are not followed)"
     if not ok:
         metrics.webhook_failed(due.event_type)
     number = due.attempts + 1

@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 
 from backend.audit import chain as audit
+from backend.audit import verification
 from backend.core.db import get_engine, read_session, transaction
 from models.audit import AuditAction
 from tests.support.databases import Database
@@ -49,7 +50,7 @@ def test_chain_verifies_after_real_activity(fresh_database: Database) -> None:
     make_agent()
     _seed_events()
     with read_session() as session:
-        result = audit.verify(session)
+        result = verification.verify_full(session)
     assert result.ok and result.events == 7  # agent.created, key.created and the 5 test events
     assert _verify_cli(fresh_database).returncode == 0
 
@@ -60,7 +61,7 @@ def test_database_refuses_update_and_delete(fresh_database: Database) -> None:
         with pytest.raises(DatabaseError), get_engine().begin() as conn:
             conn.execute(text(statement))
     with read_session() as session:
-        assert audit.verify(session).ok
+        assert verification.verify_full(session).ok
 
 
 def test_tampered_row_is_named(fresh_database: Database) -> None:
@@ -74,7 +75,7 @@ def test_tampered_row_is_named(fresh_database: Database) -> None:
             {"id": target.id},
         )
     with read_session() as session:
-        result = audit.verify(session)
+        result = verification.verify_full(session)
     assert not result.ok
     assert result.first_bad == target.id
     assert "hash" in (result.reason or "")
@@ -89,13 +90,13 @@ def test_removed_tail_is_detected(fresh_database: Database) -> None:
     with get_engine().begin() as conn:
         conn.execute(text("DELETE FROM audit_events WHERE seq = (SELECT MAX(seq) FROM audit_events)"))
     with read_session() as session:
-        result = audit.verify(session)
+        result = verification.verify_full(session)
     assert not result.ok
     assert "removed" in (result.reason or "")
 
 
 def test_rewritten_chain_is_caught_at_the_first_rewritten_link(fresh_database: Database) -> None:
-    """Re-hashing one event breaks the next event's prev_hash, so the forgery is still found."""
+    """Re-hashing one event without the audit key leaves its MAC wrong: the forgery is named."""
     _seed_events(4)
     with read_session() as session:
         events = list(audit.iter_events(session))
@@ -117,7 +118,7 @@ def test_rewritten_chain_is_caught_at_the_first_rewritten_link(fresh_database: D
             {"d": '{"i": 999}', "h": forged, "id": victim.id},
         )
     with read_session() as session:
-        result = audit.verify(session)
+        result = verification.verify_full(session)
     assert not result.ok
-    assert result.first_bad == events[2].id
-    assert "prev_hash" in (result.reason or "")
+    assert result.first_bad == victim.id
+    assert "MAC" in (result.reason or "")

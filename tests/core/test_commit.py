@@ -4,6 +4,7 @@ import pytest
 
 from backend import on_commit
 from backend.audit import chain as audit
+from backend.audit import verification
 from backend.core import commit
 from backend.core.db import read_session, transaction
 from models.audit import AuditAction, AuditEvent
@@ -23,7 +24,8 @@ def test_installing_twice_runs_each_step_once(db: Database) -> None:
         rows = session.query(AuditEvent).filter(AuditEvent.subject == "thing:once").all()
     assert len(rows) == 1
     with read_session() as session:
-        assert audit.verify(session).ok
+        result = verification.verify_full(session)
+    assert result.ok, result.reason
 
 
 def test_an_unknown_audit_action_is_refused(db: Database) -> None:

@@ -66,7 +66,7 @@ def test_a_scripted_day_moves_every_table_2_control(fresh_database: Database, fr
     assert all(p["status"] == "pending" for p in placed)
     first, second, third, _waiting = (p["id"] for p in placed)
     decide(first, "approve")
-    decide(second, "approve", edited={**placed[1]["payload"], "amount_usd": 10.0})
+    decide(second, "approve", comment="capped", edited={**placed[1]["payload"], "amount_usd": 10.0})
     decide(third, "reject", ["wrong_amount"])
     outcomes.report_execution(first, bot.id, ExecutionReport(status="succeeded", result={"refund": "re_1"}))
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from backend.agents import keys
-from backend.audit import chain as audit
+from backend.audit import verification
 from backend.core.db import read_session, transaction
 from backend.core.errors import ApiError
 from backend.proposals import idempotency
@@ -70,7 +70,7 @@ def test_one_batch_many_answers(db: Database) -> None:
     assert _count(Proposal, agent_id=agent.id) == 2
     assert _count(IdempotencyRecord, agent_id=agent.id) == 1
     with read_session() as session:
-        assert audit.verify(session).ok
+        assert verification.verify_full(session).ok
 
 
 def test_a_later_batch_replays_a_key_stored_by_an_earlier_one(db: Database) -> None:
@@ -160,7 +160,7 @@ def test_a_key_committed_elsewhere_meanwhile_turns_into_a_replay(
     assert isinstance(other, Placed) and other.status == 201
     assert _count(Proposal, agent_id=agent.id) == 2
     with read_session() as session:
-        assert audit.verify(session).ok
+        assert verification.verify_full(session).ok
 
 
 def test_concurrent_batches_keep_the_audit_chain_whole(db: Database) -> None:
@@ -178,7 +178,7 @@ def test_concurrent_batches_keep_the_audit_chain_whole(db: Database) -> None:
     assert all(isinstance(o, Placed) and o.status == 201 for o in outcomes), outcomes
     subjects = [f"proposal:{o.body['id']}" for o in outcomes if isinstance(o, Placed)]
     with read_session() as session:
-        verified = audit.verify(session)
+        verified = verification.verify_full(session)
         recorded = session.execute(
             select(AuditEvent.action).where(AuditEvent.subject.in_(subjects))  # type: ignore[attr-defined]
         ).scalars()

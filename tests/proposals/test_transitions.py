@@ -3,7 +3,7 @@
 import pytest
 from sqlmodel import select
 
-from backend.audit import chain as audit
+from backend.audit import verification
 from backend.core.db import read_session, transaction
 from backend.proposals import idempotency, placing, transitions
 from models.audit import AuditAction, AuditEvent
@@ -52,7 +52,7 @@ def test_leaving_pending_twice_moves_it_once(db: Database) -> None:
         assert (
             proposal is not None and proposal.status == Status.cancelled and proposal.decided_at is not None
         )
-        assert audit.verify(session).ok
+        assert verification.verify_full(session).ok
     assert _events(pid, AuditAction.PROPOSAL_CANCELLED) == 1
     assert _events(pid, AuditAction.PROPOSAL_DECIDED) == 0
 

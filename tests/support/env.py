@@ -3,10 +3,18 @@
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from tests.support.databases import Database
 
 CLIENT_ID = "signoff-test"
+# The test webhook receivers (tests/support/webhook_receiver.py) listen on loopback, which
+# webhooks may not reach by default (backend/webhooks/targets.py): the test servers
+# allow-list exactly that address, nothing else internal.
+WEBHOOK_RECEIVERS = "127.0.0.1"
+# One key directory for the test process, its servers and its CLI runs, whatever the cwd:
+# they must share the signing and audit keys (generated there on first use).
+KEY_DIR = str(Path(__file__).resolve().parents[2] / "signoff-keys")
 
 
 def server_env(db: Database, issuer: str, **extra: str) -> dict[str, str]:
@@ -20,6 +28,8 @@ def server_env(db: Database, issuer: str, **extra: str) -> dict[str, str]:
         "SIGNOFF_WEBHOOK_BACKOFF_SECONDS": "0.1",
         "SIGNOFF_WEBHOOK_TIMEOUT_SECONDS": "1",
         "SIGNOFF_WEBHOOK_POLL_SECONDS": "0.2",
+        "SIGNOFF_WEBHOOK_ALLOWLIST": WEBHOOK_RECEIVERS,
+        "SIGNOFF_KEY_DIR": os.environ.get("SIGNOFF_KEY_DIR", KEY_DIR),
         **extra,
     }
 

@@ -23,7 +23,8 @@ class Received:
 
 
 class Receiver:
-    """`script[i]` answers request i: an int status, (status, json body), or HANG; then `default`."""
+    """`script[i]` answers request i: an int status, (status, json body), (status, json body,
+    headers), or HANG; then `default`."""
 
     def __init__(self, script: list[Any] | None = None, default: Any = 200) -> None:
         self.script = list(script or [])
@@ -47,6 +48,9 @@ class Receiver:
                 payload = json.dumps(answer[1]).encode() if isinstance(answer, tuple) else b""
                 self.send_response(int(status))
                 self.send_header("content-type", "application/json")
+                extra = answer[2] if isinstance(answer, tuple) and len(answer) > 2 else {}
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("content-length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)

@@ -9,6 +9,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from models.agents import Dial
+from signoff.receipts import verify_receipt
 from tests.support.factories import AgentCreds, make_agent, refund_payload, refund_proposal
 from tests.support.webhook_receiver import HANG, Receiver, eventually
 
@@ -157,6 +158,8 @@ def _draft_action_type(api: httpx.Client, admin: dict[str, str], executor_url: s
         "approver_role": "support_refunds",
         "reason_codes": refund["reason_codes"],
         "executor_webhook": executor_url,
+        # The agent sees this much of the executor's answer, no more.
+        "result_schema": {"type": "object", "properties": {"refund_id": {"type": "string"}}},
     }
     r = api.put(f"/v1/action-types/{name}", json=spec, headers=admin)
     assert r.status_code == 200, r.text
@@ -173,7 +176,7 @@ def test_draft_mode_executor_webhook_executes_the_approved_payload(
     executor = Receiver(
         [
             503,  # a transient failure: retried, not executed twice
-            (200, {"status": "succeeded", "result": {"refund_id": "re_exec"}}),
+            (200, {"status": "succeeded", "result": {"refund_id": "re_exec", "ledger": "internal-7"}}),
             (200, {"status": "failed", "error": "card declined"}),
         ]
     )
@@ -205,13 +208,18 @@ def test_draft_mode_executor_webhook_executes_the_approved_payload(
     )
     assert view, api.get(f"/v1/proposals/{pid}", headers=lead).json()
     assert view["execution"] == {**view["execution"], "status": "succeeded", "reported_by": "executor"}
-    assert view["execution"]["result"] == {"refund_id": "re_exec"}
+    assert view["execution"]["result"] == {"refund_id": "re_exec"}  # not the undeclared "ledger"
     Webhook(hook["secret"]).verify(executor.requests[1].body, executor.requests[1].headers)
     sent = executor.requests[1].json
     assert sent["type"] == "proposal.execute" and sent["data"]["payload"] == edited
     assert (
         sent["data"]["decision"]["edited"] is True and sent["data"]["decision"]["reviewer"]["sub"] == "lead"
     )
+    # The executor can check what it is asked to run against the receipt, offline.
+    claims = verify_receipt(
+        sent["data"]["receipt"], api.get("/.well-known/jwks.json").json(), proposal_id=pid, payload=edited
+    )
+    assert claims["approvers"] == ["lead"] and claims["act"] == name
 
     second = propose()
     api.post(f"/v1/proposals/{second}/decisions", json={"verdict": "approve"}, headers=lead)

@@ -15,15 +15,21 @@ from ui.common import local_time
 
 st.title("Audit")
 verify = client.get("/v1/audit/verify")
+# Incremental: from the latest signed checkpoint (the full walk is `signoff audit verify --full`).
+checkpoint = verify.get("checkpoint")
+since = (
+    f" (checked {verify.get('checked', 0):,} since the signed checkpoint at event {checkpoint['seq']:,}, "
+    f"{local_time(checkpoint['at'])})"
+    if checkpoint
+    else ""
+)
 if verify["ok"]:
-    st.success(f"Chain verified: {verify['events']:,} events, no broken link.", icon=":material/verified:")
-else:
-    st.error(
-        f"Chain broken at event {verify.get('first_bad')} after {verify['events']:,} events: "
-        f"{verify.get('reason')}",
-        icon=":material/gpp_bad:",
+    st.success(
+        f"Chain verified: {verify['events']:,} events, no broken link{since}.", icon=":material/verified:"
     )
-
+else:
+    st.text(f"Chain broken at {verify.get('first_bad')}: {verify.get('reason')}")  # plain text: untrusted
+    st.error(f"Chain broken after {verify['events']:,} events{since}.", icon=":material/gpp_bad:")
 
 @st.cache_data(ttl=60, show_spinner=False)
 def agent_names(token_owner: str) -> dict[str, str]:
