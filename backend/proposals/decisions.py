@@ -66,7 +66,11 @@ def decide(proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]
 def _decide(proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]:
     started = tracing.now()
     with transaction() as session:
-        proposal = still_pending(session, proposal_id, expired="This proposal expired before a decision.")
+        # Locked: deciders of one proposal take turns, so each reads the decisions as they
+        # stand (a racer reading a half-finished one would answer a wrong 403 or 409).
+        proposal = still_pending(
+            session, proposal_id, expired="This proposal expired before a decision.", for_update=True
+        )
         now = utcnow()
         _check_claim(proposal, user, now)
         action_type = action_types.require(session, proposal.action_type)

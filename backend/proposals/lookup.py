@@ -14,8 +14,13 @@ def load_for_agent(session: Session, agent_id: str, proposal_id: str) -> Proposa
     return proposal
 
 
-def load(session: Session, proposal_id: str) -> Proposal:
-    proposal = session.get(Proposal, proposal_id)
+def load(session: Session, proposal_id: str, *, for_update: bool = False) -> Proposal:
+    """The proposal or 404. ``for_update`` locks its row until the transaction ends
+    (PostgreSQL; SQLite's writers are serialised already), so what is read next about it,
+    its decisions above all, cannot change underneath."""
+    proposal = session.get(
+        Proposal, proposal_id, with_for_update=for_update or None, populate_existing=for_update
+    )
     if proposal is None:
         raise not_found("proposal", proposal_id)
     return proposal

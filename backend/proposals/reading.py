@@ -36,11 +36,11 @@ def expire_if_due(session: Session, proposal: Proposal) -> bool:
     return True
 
 
-def still_pending(session: Session, proposal_id: str, expired: str) -> Proposal:
+def still_pending(session: Session, proposal_id: str, expired: str, *, for_update: bool = False) -> Proposal:
     """The proposal, for work that needs it pending (a decision, a claim). One found past its
     deadline is expired, that is committed, and the caller gets 409 ``proposal_expired`` with
     the message ``expired``; one that left ``pending`` already, 409 ``already_decided``."""
-    proposal = load(session, proposal_id)
+    proposal = load(session, proposal_id, for_update=for_update)
     if expire_if_due(session, proposal):
         session.commit()
         raise ApiError(409, "proposal_expired", expired)

@@ -170,6 +170,7 @@ def test_admin_sets_a_budget_and_resets_the_tripped_breaker(
             "max_tokens_per_task": None,
             "max_proposals_per_day": 1,
             "max_cost_usd_per_day": None,
+            "hard": False,
         }
     ]
 

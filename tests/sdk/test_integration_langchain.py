@@ -71,7 +71,7 @@ def test_a_turn_of_two_calls_proposed_together_decided_and_reported(
     assert set(by_order) == {first["order_id"], second["order_id"]}  # both before any decision
     assert calls == []
 
-    edit = {"verdict": "approve", "edited_payload": {**first, "amount_usd": 90}}
+    edit = {"verdict": "approve", "edited_payload": {**first, "amount_usd": 90}, "comment": "partial refund"}
     _decide(api, lead, by_order[first["order_id"]], edit)
     _decide(api, lead, by_order[second["order_id"]], {"verdict": "reject", "reason_codes": ["not_eligible"]})
     final = resume_agent_with_signoff(graph, config, client, timeout=30)

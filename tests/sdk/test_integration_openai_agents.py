@@ -196,7 +196,7 @@ def test_a_run_state_resumes_in_another_process(
     edited = {**args, "amount_usd": 250.0}
     r = httpx.post(
         f"{server.url}/v1/proposals/{pid}/decisions",
-        json={"verdict": "approve", "edited_payload": edited},
+        json={"verdict": "approve", "edited_payload": edited, "comment": "corrected by the reviewer"},
         headers=lead,
     )
     assert r.status_code == 201, r.text

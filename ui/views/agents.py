@@ -206,6 +206,11 @@ def budgets(agent: dict[str, Any]) -> None:
             default=whole.get("allowed_action_types") or [],
             key=f"b_allowed_{agent['id']}_{version}",
         )
+        hard = st.checkbox(
+            "Hard: refuse proposals past a limit (otherwise they are flagged and the breaker trips)",
+            value=bool(whole.get("hard")),
+            key=f"b_hard_{agent['id']}_{version}",
+        )
         if st.form_submit_button("Save budgets", key="budgets_save"):
             try:
                 spec: dict[str, Any] = {f: _limit(values[f], k, text) for f, text, k in LIMITS}
@@ -213,7 +218,7 @@ def budgets(agent: dict[str, Any]) -> None:
                 st.error(md_escape(str(exc)))
                 return
             spec["allowed_action_types"] = allowed or None
-            keep = [spec] if any(v is not None for v in spec.values()) else []
+            keep = [{**spec, "hard": hard}] if any(v is not None for v in spec.values()) else []
             try:
                 client.put(f"/v1/agents/{agent['id']}/budgets", {"budgets": keep + others})
             except client.ApiProblem as problem:
