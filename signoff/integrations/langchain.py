@@ -33,6 +33,8 @@ from langgraph.config import get_config
 from langgraph.types import Command
 
 from signoff.client import Client
+from signoff.errors import ReceiptInvalid
+from signoff.integrations import refusal
 from signoff.integrations.langgraph import outcome_message, to_hitl_decision
 
 
@@ -93,13 +95,18 @@ class SignoffMiddleware(AgentMiddleware[SignoffAgentState, Any, Any]):
             final = decided.model_copy(update={"status": current.status})
             content, status = outcome_message(final, current.execution)
             return ToolMessage(content, tool_call_id=call["id"], status=status)
+        try:
+            jti = self.client.check_receipt(decided)["jti"]  # before the tool runs, or never
+        except ReceiptInvalid as exc:
+            return ToolMessage(refusal(exc), tool_call_id=call["id"], status="error")
         result = handler(request.override(tool_call={**call, "args": decided.payload}))
         message = result if isinstance(result, ToolMessage) else None
         handle = self.client.handle(proposal_id)
         if message is not None and message.status == "error":
-            handle.report("failed", error=str(message.content))
+            handle.report("failed", error=str(message.content), receipt_jti=jti)
         else:
-            handle.report("succeeded", message.content if message is not None else repr(result))
+            content = message.content if message is not None else repr(result)
+            handle.report("succeeded", content, receipt_jti=jti)
         return result
 
 

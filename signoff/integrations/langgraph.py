@@ -23,6 +23,8 @@ from langgraph.func import task
 from langgraph.types import Command, interrupt
 
 from signoff.client import Client
+from signoff.errors import ReceiptInvalid
+from signoff.integrations import refusal
 from signoff.types import DecisionState
 
 ALLOWED = ["approve", "edit", "reject"]
@@ -138,7 +140,7 @@ class SignoffToolNode:
             return ToolMessage(content, tool_call_id=call["id"], status=status)
         decided = self.client.wait(proposal_id, self.wait_timeout)
         if decided.status == "approved" and decided.mode != "draft":
-            content, status = self._execute(call["name"], proposal_id, decided.payload).result()
+            content, status = self._execute(call["name"], decided).result()
             if decided.edited:
                 content += f"\n(A reviewer edited the arguments; it ran with: {json.dumps(decided.payload)})"
         else:
@@ -148,7 +150,8 @@ class SignoffToolNode:
             content, status = outcome_message(decided, execution)
         return ToolMessage(content, tool_call_id=call["id"], status=status)
 
-    def _execute_approved(self, name: str, proposal_id: str, args: dict[str, Any]) -> tuple[str, str]:
+    def _execute_approved(self, name: str, decided: DecisionState) -> tuple[str, str]:
+        proposal_id, args = decided.proposal_id, decided.payload
         current = self.client.get(proposal_id)
         if current.status in ("executed", "failed"):  # reported before a crash: never run twice
             state = DecisionState(
@@ -160,18 +163,24 @@ class SignoffToolNode:
                 expires_at=current.expires_at,
             )
             return outcome_message(state, current.execution)
-        return _run_tool(self.tools[name][0], args, self.client.handle(proposal_id))
+        try:  # inside the task: a replayed node reads the outcome back, never re-checks a used receipt
+            jti = self.client.check_receipt(decided)["jti"]
+        except ReceiptInvalid as exc:
+            return refusal(exc), "error"
+        return _run_tool(self.tools[name][0], args, self.client.handle(proposal_id), jti)
 
 
-def _run_tool(fn: Callable[..., Any], args: dict[str, Any], handle: Any) -> tuple[str, str]:
+def _run_tool(
+    fn: Callable[..., Any], args: dict[str, Any], handle: Any, receipt_jti: str | None = None
+) -> tuple[str, str]:
     try:
         result = fn(**args)
     except Exception as exc:
         if handle is not None:
-            handle.report("failed", error=f"{type(exc).__name__}: {exc}")
+            handle.report("failed", error=f"{type(exc).__name__}: {exc}", receipt_jti=receipt_jti)
         return f"Error: {exc}", "error"
     if handle is not None:
-        handle.report("succeeded", result)
+        handle.report("succeeded", result, receipt_jti=receipt_jti)
     return str(result), "success"
 
 

@@ -32,7 +32,8 @@ from mcp import Client, StdioServerParameters
 from mcp.server.lowlevel import Server
 
 from signoff.client import AsyncClient, AsyncProposalHandle
-from signoff.errors import APIError, SignoffError, WaitTimeout
+from signoff.errors import APIError, ReceiptInvalid, SignoffError, WaitTimeout
+from signoff.integrations import refusal
 from signoff.types import DecisionState
 
 
@@ -189,15 +190,20 @@ class Proxy:
         if current.execution is not None:  # a retried call that already ran: never twice
             return _error(f"Already run for Signoff proposal {handle.id}: {current.execution.status}.")
         try:
+            jti = (await self.client.check_receipt(state))["jti"]  # before the tool runs, or never
+        except ReceiptInvalid as exc:
+            return _error(refusal(exc))
+        try:
             result = await upstream.call_tool(name, state.payload)
         except Exception as exc:
-            await handle.report("failed", error=f"{type(exc).__name__}: {exc}")
+            await handle.report("failed", error=f"{type(exc).__name__}: {exc}", receipt_jti=jti)
             return _error(f"The tool failed: {exc}")
         text = " ".join(c.text for c in result.content if isinstance(c, types.TextContent))
         if result.is_error:
-            await handle.report("failed", error=text[:10_000] or "the tool reported an error")
+            error = text[:10_000] or "the tool reported an error"
+            await handle.report("failed", error=error, receipt_jti=jti)
         else:
-            await handle.report("succeeded", {"text": text[:10_000]})
+            await handle.report("succeeded", {"text": text[:10_000]}, receipt_jti=jti)
         if state.edited:
             note = f"A reviewer edited the arguments; the tool ran with {json.dumps(state.payload)}."
             result.content.insert(0, types.TextContent(type="text", text=note))

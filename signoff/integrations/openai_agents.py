@@ -30,10 +30,12 @@ from agents import Agent, FunctionTool, Runner, RunResult, RunState, ToolApprova
 from agents.tool_context import ToolContext
 
 from signoff.client import AsyncClient, AsyncProposalHandle
-from signoff.errors import NotApproved, SignoffError
+from signoff.errors import NotApproved, ReceiptInvalid, SignoffError
+from signoff.integrations import refusal
 from signoff.types import DecisionState
 
-_handle: contextvars.ContextVar[AsyncProposalHandle | None] = contextvars.ContextVar(
+# The proposal being run and its receipt's jti, for the report.
+_handle: contextvars.ContextVar[tuple[AsyncProposalHandle, str] | None] = contextvars.ContextVar(
     "signoff_openai_agents_handle", default=None
 )
 
@@ -96,17 +98,19 @@ class SignoffGate:
 
         @functools.wraps(fn)
         async def gated(*args: Any, **kwargs: Any) -> Any:
-            handle = _handle.get()
+            running = _handle.get()
             try:
                 result = (
                     await fn(*args, **kwargs) if is_async else await asyncio.to_thread(fn, *args, **kwargs)
                 )
             except Exception as exc:
-                if handle is not None:
-                    await handle.report("failed", error=f"{type(exc).__name__}: {exc}")
+                if running is not None:
+                    handle, jti = running
+                    await handle.report("failed", error=f"{type(exc).__name__}: {exc}", receipt_jti=jti)
                 raise
-            if handle is not None:
-                await handle.report("succeeded", result)
+            if running is not None:
+                handle, jti = running
+                await handle.report("succeeded", result, receipt_jti=jti)
             return result
 
         ft = function_tool(gated, needs_approval=True, **function_tool_kwargs)
@@ -126,7 +130,16 @@ class SignoffGate:
             handle = AsyncProposalHandle(self.client, current)
             if current.execution is not None:  # already ran (reported before a crash): never twice
                 return current.execution.result if current.status == "executed" else current.execution.error
-            token = _handle.set(handle)
+            # The receipt must prove the very arguments that run (the ledger travels in the run state).
+            decision = entry.get("decision")  # a ledger from before receipts: ask Signoff
+            if decision is None:
+                decision = (await self.client.decision(handle.id)).model_dump(mode="json")
+            approved = DecisionState.model_validate({**decision, "payload": entry["payload"]})
+            try:
+                jti = (await self.client.check_receipt(approved))["jti"]
+            except ReceiptInvalid as exc:
+                return refusal(exc)
+            token = _handle.set((handle, jti))
             try:
                 output = await original(ctx, json.dumps(entry["payload"]))
             finally:
@@ -229,5 +242,6 @@ def _entry(proposal_id: str, state: DecisionState) -> dict[str, Any]:
             "status": "approved",
             "payload": state.payload,
             "edited": state.edited,
+            "decision": state.model_dump(mode="json"),  # with the receipt, checked when the tool runs
         }
     return {"proposal_id": proposal_id, "status": state.status, "message": rejection_message(state)}

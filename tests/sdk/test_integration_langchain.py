@@ -19,7 +19,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 import signoff
 from signoff.integrations.langchain import resume_agent_with_signoff, signoff_middleware
 from tests.support.factories import AgentCreds, refund_payload
-from tests.support.sdk_helpers import age_idempotency_keys, proposals_of
+from tests.support.sdk_helpers import age_idempotency_keys, proposals_of, receipt_jti_of, tampered_payload
 from tests.support.servers import ApiServer
 
 
@@ -104,3 +104,23 @@ def test_a_late_resume_proposes_nothing_new(
     assert final is not None and len(calls) == 1
     (after,) = proposals_of(agent)
     assert after.id == row.id and after.status == "executed"
+    assert receipt_jti_of(row.id) is not None  # reported with the receipt it checked
+
+
+def test_a_payload_changed_after_approval_is_refused_and_never_run(
+    server: ApiServer, agent: AgentCreds, lead: dict[str, str], api: Any
+) -> None:
+    client = signoff.Client(server.url, agent.key)
+    calls: list[dict[str, Any]] = []
+    graph = _agent(client, calls, refund_payload(65))
+    config = {"configurable": {"thread_id": uuid.uuid4().hex}}
+    graph.invoke({"messages": [HumanMessage("Refund")]}, config)
+    (row,) = proposals_of(agent)
+    _decide(api, lead, row.id, {"verdict": "approve"})
+    with tampered_payload(row.id, {"amount_usd": 9000.0}):
+        final = resume_agent_with_signoff(graph, config, client, timeout=30)
+    assert final is not None and calls == []
+    tool_msg = next(m for m in final["messages"] if isinstance(m, ToolMessage))
+    assert tool_msg.status == "error" and str(tool_msg.content).startswith("Not run: Receipt refused")
+    (after,) = proposals_of(agent)
+    assert after.status == "approved" and receipt_jti_of(row.id) is None  # nothing reported

@@ -16,7 +16,13 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 import signoff
 from signoff.integrations.langgraph import SignoffToolNode, resume_with_signoff, run_with_signoff
 from tests.support.factories import AgentCreds, refund_payload
-from tests.support.sdk_helpers import Reviewer, age_idempotency_keys, proposals_of
+from tests.support.sdk_helpers import (
+    Reviewer,
+    age_idempotency_keys,
+    proposals_of,
+    receipt_jti_of,
+    tampered_payload,
+)
 from tests.support.servers import ApiServer
 
 
@@ -78,6 +84,7 @@ def test_interrupt_in_hitl_shape_then_resume_with_an_edit(
     assert final["messages"][-1].content == "All done."
     (row,) = proposals_of(agent)  # the node ran twice (before and after the interrupt): one proposal
     assert row.id == pid and row.status == "executed"
+    assert receipt_jti_of(pid) is not None  # reported with the receipt it checked
 
 
 def test_rejection_becomes_an_error_tool_message(
@@ -175,3 +182,22 @@ def test_signoff_not_the_resume_value_decides(
     assert final is not None and calls == []
     tool_msg = next(m for m in final["messages"] if isinstance(m, ToolMessage))
     assert tool_msg.status == "error" and "cancelled" in tool_msg.content
+
+
+def test_a_payload_changed_after_approval_is_refused_and_never_run(
+    server: ApiServer, agent: AgentCreds, lead: dict[str, str]
+) -> None:
+    client = signoff.Client(server.url, agent.key)
+    calls: list[dict[str, Any]] = []
+    graph = _graph(client, refund_payload(70), calls)
+    config = {"configurable": {"thread_id": uuid.uuid4().hex}}
+    paused = graph.invoke({"messages": [HumanMessage("Refund")]}, config)
+    (pid,) = paused["__interrupt__"][0].value["signoff"]["proposal_ids"]
+    Reviewer(server.url, lead, agent).finish()
+    with tampered_payload(pid, {"amount_usd": 9000.0}):
+        final = resume_with_signoff(graph, config, client, timeout=30)
+    assert final is not None and calls == []
+    tool_msg = next(m for m in final["messages"] if isinstance(m, ToolMessage))
+    assert tool_msg.status == "error" and tool_msg.content.startswith("Not run: Receipt refused")
+    (row,) = proposals_of(agent)
+    assert row.status == "approved" and receipt_jti_of(pid) is None  # nothing reported

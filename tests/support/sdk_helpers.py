@@ -5,6 +5,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +13,7 @@ import httpx
 from sqlmodel import select
 
 from backend.core.db import read_session
-from models.proposals import Proposal
+from models.proposals import Execution, Proposal
 from tests.support.factories import AgentCreds
 
 
@@ -70,6 +71,37 @@ class Reviewer(threading.Thread):
 def proposals_of(agent: AgentCreds) -> list[Proposal]:
     with read_session() as session:
         return list(session.exec(select(Proposal).where(Proposal.agent_id == agent.id)).all())
+
+
+def receipt_jti_of(proposal_id: str) -> str | None:
+    """The receipt jti the agent reported its execution with (None: no execution, or none sent)."""
+    with read_session() as session:
+        execution = session.get(Execution, proposal_id)
+        return execution.receipt_jti if execution is not None else None
+
+
+@contextlib.contextmanager
+def tampered_payload(proposal_id: str, changes: dict[str, Any]) -> Iterator[None]:
+    """Someone with database access changes an approved proposal's payload (the receipt was
+    signed over the original); put back afterwards: the session's database must still verify."""
+    from sqlmodel import update
+
+    from backend.core.db import transaction
+
+    with read_session() as session:
+        original = dict(session.get(Proposal, proposal_id).payload)  # type: ignore[union-attr]
+
+    def write(payload: dict[str, Any]) -> None:
+        with transaction() as session:
+            session.execute(
+                update(Proposal).where(Proposal.id == proposal_id).values(payload=payload)  # type: ignore[arg-type]
+            )
+
+    write({**original, **changes})
+    try:
+        yield
+    finally:
+        write(original)
 
 
 def age_idempotency_keys(agent: AgentCreds, hours: float) -> int:
