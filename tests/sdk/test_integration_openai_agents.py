@@ -20,7 +20,7 @@ from openai.types.responses import (
 import signoff
 from signoff.integrations.openai_agents import SignoffGate
 from tests.support.factories import AgentCreds, refund_payload
-from tests.support.sdk_helpers import Reviewer, proposals_of
+from tests.support.sdk_helpers import Reviewer, proposals_of, receipt_jti_of, tampered_payload
 from tests.support.servers import ApiServer
 
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
@@ -97,6 +97,7 @@ def test_approved_with_an_edit_runs_the_tool_once_with_the_edit(
     assert '"amount_usd": 75.0' in result.final_output and "edited" in result.final_output
     (row,) = proposals_of(agent)
     assert row.status == "executed" and row.payload == args
+    assert receipt_jti_of(row.id) is not None  # reported with the receipt it checked
     assert gate.decisions[0].edited and gate.interruptions_resolved == 1  # via the interruption flow
 
 
@@ -214,3 +215,33 @@ def test_a_run_state_resumes_in_another_process(
     assert "edited" in second.stdout and '"amount_usd": 250.0' in second.stdout
     (row,) = proposals_of(agent)
     assert row.id == pid and row.status == "executed"
+
+
+def test_a_payload_changed_after_approval_is_refused_and_never_run(
+    server: ApiServer, agent: AgentCreds, lead: dict[str, str], tmp_path: Any
+) -> None:
+    import httpx
+    from agents import Runner
+
+    from tests.support.openai_agents_app import RUN_CONFIG, build
+
+    calls_file = tmp_path / "calls.jsonl"
+
+    async def main() -> Any:
+        async with signoff.AsyncClient(server.url, agent.key) as client:
+            gate = SignoffGate(client)
+            support = build(gate, calls_file, [refund_payload(45)])
+            result = await Runner.run(support, "Refund", context={}, run_config=RUN_CONFIG)
+            state = result.to_state()
+            (pid,) = await gate.propose_all(state, list(result.interruptions))
+            async with httpx.AsyncClient(base_url=server.url, headers=lead) as reviewer:
+                r = await reviewer.post(f"/v1/proposals/{pid}/decisions", json={"verdict": "approve"})
+            assert r.status_code == 201, r.text
+            with tampered_payload(pid, {"amount_usd": 9000.0}):
+                return pid, await gate.resume(support, state, run_config=RUN_CONFIG)
+
+    pid, result = asyncio.run(main())
+    assert _calls(calls_file) == []
+    assert "Not run: Receipt refused" in result.final_output
+    (row,) = proposals_of(agent)
+    assert row.status == "approved" and receipt_jti_of(pid) is None  # nothing reported
