@@ -21,7 +21,7 @@ from backend.catalog import action_types
 from backend.core.db import transaction
 from models.action_types import ActionTypeUpdate, ReasonCode
 from tests.support.factories import AgentCreds, make_agent
-from tests.support.sdk_helpers import Reviewer, proposals_of
+from tests.support.sdk_helpers import Reviewer, proposals_of, receipt_jti_of, tampered_payload
 from tests.support.servers import ROOT, ApiServer
 
 FS_SERVER = ROOT / "tests/support/node/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js"
@@ -94,6 +94,7 @@ def test_a_third_party_mcp_server_behind_signoff(
     assert not (root / "other.txt").exists()
     rows = sorted(proposals_of(writer), key=lambda r: r.created_at)
     assert [r.status for r in rows] == ["executed", "rejected"]  # one proposal per gated call
+    assert receipt_jti_of(rows[0].id) is not None  # reported with the receipt it checked
 
 
 def test_elicitation_asks_whether_to_keep_waiting(
@@ -127,3 +128,37 @@ def test_elicitation_asks_whether_to_keep_waiting(
     assert not waited.is_error and (root / "b.txt").read_text() == "b"
     rows = sorted(proposals_of(writer), key=lambda r: r.created_at)
     assert [r.status for r in rows] == ["cancelled", "executed"]
+
+
+def test_a_payload_changed_after_approval_is_refused_and_never_run(
+    server: ApiServer, writer: AgentCreds, lead: dict[str, str], tmp_path: Path
+) -> None:
+    """The proxy's run step, in process, against the real upstream server (a proxy process
+    would decide before the test could change the row): the receipt does not prove the
+    payload Signoff now hands out, so nothing is written and nothing is reported."""
+    import httpx
+
+    import signoff
+    from signoff.integrations.mcp_proxy import Proxy, ProxyConfig
+
+    root = tmp_path.resolve()
+    target = root / "note.txt"
+
+    async def run_step() -> tuple[str, Any]:
+        async with signoff.AsyncClient(server.url, writer.key) as client:
+            args = {"path": str(target), "content": "a"}
+            handle = await client.propose("file_write", args, summary="write")
+            async with httpx.AsyncClient(base_url=server.url, headers=lead) as reviewer:
+                r = await reviewer.post(f"/v1/proposals/{handle.id}/decisions", json={"verdict": "approve"})
+                assert r.status_code == 201, r.text
+            with tampered_payload(handle.id, {"content": "rm -rf"}):
+                state = await client.decision(handle.id)
+                async with Client(_upstream(root)) as upstream:
+                    proxy = Proxy(ProxyConfig(gates={"write_file": "file_write"}), client)
+                    return handle.id, await proxy._run(upstream, "write_file", handle, state)
+
+    pid, result = asyncio.run(run_step())
+    assert result.is_error and _text(result).startswith("Not run: Receipt refused")
+    assert not target.exists()
+    (row,) = proposals_of(writer)
+    assert row.status == "approved" and receipt_jti_of(pid) is None  # nothing reported
