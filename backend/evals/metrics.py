@@ -385,18 +385,37 @@ def _times(
             if row is not None:
                 values.append(float(row[nkeys]))
         return
-    for key in out:
-        group_cond = f"{cond} AND agent_id = :g_agent AND action_type = :g_type"
-        p = {**params, "g_agent": key[0], "g_type": key[1]}
-        n = int(_bind(session, f"SELECT count(*) FROM decision_times WHERE {group_cond}", p).scalar() or 0)
-        if not n:
-            continue
-        rank = f"SELECT seconds FROM decision_times WHERE {group_cond} ORDER BY seconds LIMIT 2 OFFSET :lo"
+    # One count per group, then each percentile's two rows read at their rank off the
+    # (agent, action type, seconds) index: a few hundred tiny statements, so on the driver's own
+    # cursor (SQLAlchemy's per-statement work would cost more than SQLite's).
+    sql = f"SELECT agent_id, action_type, count(*) FROM decision_times WHERE {cond} "
+    sql += "GROUP BY agent_id, action_type"
+    sizes = {(a, t): int(n) for a, t, n in _bind(session, sql, params) if (a, t) in out}
+    raw = session.connection().connection.driver_connection
+    cursor = raw.cursor()  # type: ignore[union-attr]
+    # How SQLAlchemy stores a timestamp on SQLite (compared as text there).
+    positional: list[Any] = []
+    if since is not None:
+        utc = (since if since.tzinfo else since.replace(tzinfo=UTC)).astimezone(UTC)
+        positional.append(utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds"))
+    if agent_id:
+        positional.append(agent_id)
+    if action_type:
+        positional.append(action_type)
+    qmarks = cond.replace(":since", "?").replace(":agent", "?").replace(":action_type", "?")
+    rank = (
+        f"SELECT seconds FROM decision_times WHERE {qmarks} AND agent_id = ? AND action_type = ? "
+        "ORDER BY seconds LIMIT 2 OFFSET ?"
+    )
+    try:
+        for key, n in sizes.items():
 
-        def at(lo: int, p: dict[str, Any] = p, rank: str = rank) -> list[float]:
-            return [float(v) for v in _bind(session, rank, {**p, "lo": lo}).scalars()]
+            def at(lo: int, key: tuple[Any, ...] = key) -> list[float]:
+                return [float(r[0]) for r in cursor.execute(rank, (*positional, *key, lo)).fetchall()]
 
-        fill(key, _pick(n, 0.5, at), _pick(n, 0.95, at))
+            fill(key, _pick(n, 0.5, at), _pick(n, 0.95, at))
+    finally:
+        cursor.close()
 
 
 def _round(value: Any) -> float | None:
@@ -407,19 +426,17 @@ def summary(
     session: Session, since: datetime | None = None, agent: str | None = None, action_type: str | None = None
 ) -> dict[str, Any]:
     items = _fast(session, since, agent, action_type, bucket=False)
+    # The latest completed run per agent and action type, in one read (runs are few).
+    latest: dict[tuple[str, str], EvalRun] = {}
+    runs = session.exec(
+        select(EvalRun).where(EvalRun.status == "completed").order_by(EvalRun.created_at)  # type: ignore[arg-type]
+    )
+    for run in runs:
+        latest[(run.agent_id, run.action_type)] = run
     for item in items:
-        run = session.exec(
-            select(EvalRun)
-            .where(
-                EvalRun.agent_id == item["agent_id"],
-                EvalRun.action_type == item["action_type"],
-                EvalRun.status == "completed",
-            )
-            .order_by(EvalRun.created_at.desc())  # type: ignore[attr-defined]
-            .limit(1)
-        ).first()
-        item["scenario_pass_rate"] = run.pass_rate if run else None
-        item["scenario_suite"] = run.suite if run else None
+        found = latest.get((item["agent_id"], item["action_type"]))
+        item["scenario_pass_rate"] = found.pass_rate if found else None
+        item["scenario_suite"] = found.suite if found else None
     items.sort(key=lambda i: (i["agent_name"] or "", i["action_type"]))
     return {"items": items, "next_cursor": None}
 
