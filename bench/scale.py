@@ -1,7 +1,8 @@
 """Cost at scale: the metrics summary, its 7-day view and the queue's count badges at 1M proposals.
 
 Fills a fresh SQLite database (migrated as usual) with ``--proposals`` proposals spread over 90
-days, 20 agents and 5 action types, with their decisions (human and policy), by raw
+days, 20 agents and 5 action types (the latest ``--pending`` of them still pending, 10 % of
+those claimed), with their decisions (human and policy), by raw
 ``executemany`` (not the API), then rebuilds the rollups from the rows as migration 0009 does on
 an existing database. Then times, over ``--calls`` calls each, in process on a read session as the
 API's routes do: the summary (all time and since 7 days ago, as the console asks), the 7-day
@@ -40,7 +41,7 @@ def _stamp(at: datetime) -> str:
     return at.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
-def fill(path: str, proposals: int, agents: list[str], types: list[str]) -> tuple[int, int]:
+def fill(path: str, proposals: int, pending: int, agents: list[str], types: list[str]) -> tuple[int, int]:
     """Insert the proposals and their decisions; returns (proposals, decisions)."""
     from models.common import new_id
 
@@ -66,7 +67,7 @@ def fill(path: str, proposals: int, agents: list[str], types: list[str]) -> tupl
         # Older days first, so ids and times grow together as they would.
         created = now - timedelta(seconds=DAYS * 86400 * (1 - n / proposals) + rng.random())
         pid = new_id()
-        roll = rng.random()
+        roll = rng.random() if n < proposals - pending else 1.0
         decided = None
         claimed = (None, None, None)
         expires = created + timedelta(days=3)
@@ -92,9 +93,9 @@ def fill(path: str, proposals: int, agents: list[str], types: list[str]) -> tupl
         elif roll < 0.90:
             status = rng.choice(("expired", "cancelled"))
             decided = created + timedelta(hours=1)
-        elif created < now - timedelta(days=2):  # old and never decided: expired by the sweep
+        elif roll < 1.0:  # never decided: expired by the sweep
             status, decided = "expired", created + timedelta(days=3)
-        else:  # the live queue: pending, some claimed, deadlines spread over the next days
+        else:  # the live queue, the latest ``pending``: some claimed, deadlines over the next days
             expires = now + timedelta(minutes=rng.randint(1, 4000))
             if rng.random() < 0.1:
                 claimed = ("lead", "Lee Lead", _stamp(now + timedelta(minutes=10)))
@@ -150,6 +151,7 @@ def timed(name: str, calls: int, fn: Callable[[], Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--proposals", type=int, default=1_000_000)
+    parser.add_argument("--pending", type=int, default=100_000, help="of them, the latest still pending")
     parser.add_argument("--calls", type=int, default=15)
     args = parser.parse_args()
     print(machine(), f"load average {os.getloadavg()[0]:.2f}")
@@ -162,8 +164,9 @@ def main() -> None:
         types = ["refund", *(make_action_type() for _ in range(4))]
         path = db.url.removeprefix("sqlite:///")
         t = time.perf_counter()
-        n, d = fill(path, args.proposals, agents, types)
-        print(f"filled {n:,} proposals and {d:,} decisions in {time.perf_counter() - t:.1f} s")
+        n, d = fill(path, args.proposals, args.pending, agents, types)
+        took = time.perf_counter() - t
+        print(f"filled {n:,} proposals ({args.pending:,} pending) and {d:,} decisions in {took:.1f} s")
         t = time.perf_counter()
         with get_engine().begin() as conn:
             rollup.rebuild(conn)

@@ -55,11 +55,14 @@ def upgrade() -> None:
     op.create_index(
         "ix_proposals_status_claim_expires", "proposals", ["status", "claim_expires_at", "expires_at"]
     )
+    by_type = ["status", "action_type", "expires_at", "claim_expires_at"]
+    op.create_index("ix_proposals_status_type_expires", "proposals", by_type)
     # What is stored already is counted once, here; from now on the rollups commit step keeps it.
     rollup.rebuild(op.get_bind())
 
 
 def downgrade() -> None:
+    op.drop_index("ix_proposals_status_type_expires", table_name="proposals")
     op.drop_index("ix_proposals_status_claim_expires", table_name="proposals")
     op.drop_index("ix_proposals_created", table_name="proposals")
     op.drop_table("decision_times")
