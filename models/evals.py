@@ -205,9 +205,10 @@ class MetricCount(SQLModel, table=True):
 
     __tablename__ = "metric_counts"
 
-    day: str = Field(primary_key=True, max_length=10)
+    # Key in this order: a summary sums each group's days in key order, with no sort.
     agent_id: str = Field(primary_key=True, max_length=26)
     action_type: str = Field(primary_key=True, max_length=100)
+    day: str = Field(primary_key=True, max_length=10)
     proposals: int = Field(default=0, sa_type=BigInteger)
     approved: int = Field(default=0, sa_type=BigInteger)
     rejected: int = Field(default=0, sa_type=BigInteger)
@@ -224,10 +225,10 @@ class MetricReason(SQLModel, table=True):
 
     __tablename__ = "metric_reasons"
 
-    day: str = Field(primary_key=True, max_length=10)
     agent_id: str = Field(primary_key=True, max_length=26)
     action_type: str = Field(primary_key=True, max_length=100)
     code: str = Field(primary_key=True, max_length=200)
+    day: str = Field(primary_key=True, max_length=10)
     count: int = Field(default=0, sa_type=BigInteger)
 
 

@@ -1,5 +1,9 @@
 """The metrics the seed's Table 2 asks for, per agent and action type, computed in SQL.
 
+Served from the rollups (``backend/evals/rollup.py``) for whole UTC days and from the rows for
+a day ``since`` cuts, so a summary costs what changed, not what is stored; :func:`recount` is
+the same answer counted from every row.
+
 Counts, rates, reasons and (on PostgreSQL) percentiles are aggregated by the database;
 SQLite has no percentile function, so there the per-group durations are streamed (one
 float per decision) and interpolated the way ``percentile_cont`` does. Proposals placed
@@ -121,6 +125,8 @@ def recount(
     action_type: str | None,
     bucket: bool,
 ) -> list[dict[str, Any]]:
+    """The metrics counted straight from every stored proposal and decision: what the rollups
+    must always equal (the tests compare them), and what the cost was before them."""
     dialect = session.get_bind().dialect.name
     where, params = _filters(session, since, until, agent, action_type)
     group = "p.agent_id, a.name, p.action_type"

@@ -161,7 +161,7 @@ def _add_counts(conn: Connection, counts: dict[tuple[str, str, str], dict[str, i
     table = MetricCount.__table__  # type: ignore[attr-defined]
     stmt = _insert(conn, table)
     stmt = stmt.on_conflict_do_update(
-        index_elements=["day", "agent_id", "action_type"],
+        index_elements=["agent_id", "action_type", "day"],
         set_={name: table.c[name] + stmt.excluded[name] for name in COUNTERS},
     )
     conn.execute(stmt, rows)
@@ -186,7 +186,7 @@ def _add_reasons(conn: Connection, proposals: dict[str, Any], rejected: list[str
     table = MetricReason.__table__  # type: ignore[attr-defined]
     stmt = _insert(conn, table)
     stmt = stmt.on_conflict_do_update(
-        index_elements=["day", "agent_id", "action_type", "code"],
+        index_elements=["agent_id", "action_type", "code", "day"],
         set_={"count": table.c["count"] + stmt.excluded["count"]},
     )
     rows = [

@@ -19,24 +19,30 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _key() -> list[sa.Column]:
+def _group() -> list[sa.Column]:
     return [
-        sa.Column("day", sa.String(length=10), primary_key=True),
         sa.Column("agent_id", sa.String(length=26), primary_key=True),
         sa.Column("action_type", sa.String(length=100), primary_key=True),
     ]
 
 
+def _day() -> sa.Column:
+    return sa.Column("day", sa.String(length=10), primary_key=True)
+
+
 def upgrade() -> None:
     op.create_table(
         "metric_counts",
-        *_key(),
+        # Group, then day: a summary sums each group's days in key order, with no sort.
+        *_group(),
+        _day(),
         *(sa.Column(name, sa.BigInteger(), nullable=False) for name in rollup.COUNTERS),
     )
     op.create_table(
         "metric_reasons",
-        *_key(),
+        *_group(),
         sa.Column("code", sa.String(length=200), primary_key=True),
+        _day(),
         sa.Column("count", sa.BigInteger(), nullable=False),
     )
     op.create_table(
