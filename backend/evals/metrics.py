@@ -18,7 +18,7 @@ tool_calls_per_task and tokens_per_task are the means of the proposals' context 
 """
 
 from collections import defaultdict
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, text
@@ -251,6 +251,8 @@ def _first_day(since: datetime | None) -> tuple[str | None, datetime | None]:
     midnight = datetime.combine(start.date(), time(), UTC)
     if start == midnight:
         return rollup.day_of(start), None
+    if start.date() == date.max:  # no day after it: the rows answer for all of it
+        return "9999-12-32", datetime.max.replace(tzinfo=UTC)
     end = midnight + timedelta(days=1)
     return rollup.day_of(end), end
 

@@ -19,6 +19,7 @@ runs it, and so can an operator after restoring rows by hand).
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select, text
@@ -70,8 +71,26 @@ def _int(value: Any) -> int | None:
     return int(value)
 
 
+_PLACED = "signoff_rollup_placed"
+
+
+Rows = list[dict[str, Any]]
+
+
+def placed(session: OrmSession, proposals: Rows, decisions: Rows, links: Rows) -> None:
+    """A placement batch's rows as written (``backend/proposals/batch.py``), so that the step
+    reads nothing back for the hot path. Eval runs' proposals are left out here."""
+    linked = {link["proposal_id"] for link in links}
+    notes = session.info.setdefault(_PLACED, ([], {}))
+    notes[0].extend(row for row in proposals if row["id"] not in linked)
+    for decision in decisions:
+        if decision["verdict"] == "reject" and decision["proposal_id"] not in linked:
+            notes[1].setdefault(decision["proposal_id"], []).append(decision["reason_codes"])
+
+
 def _apply(session: OrmSession) -> None:
     """Before the commit, after ``audit``: fold this transaction's proposals into the rollups."""
+    new_rows, new_reasons = session.info.pop(_PLACED, ([], {}))
     created: set[str] = set()
     moved: dict[str, str] = {}  # proposal id -> "approved" / "rejected"
     decided: set[str] = set()  # proposals that may have a new human decision
@@ -88,37 +107,51 @@ def _apply(session: OrmSession) -> None:
             decided.add(pid)
         elif event.action == AuditAction.PROPOSAL_EXPIRED and event.data.get("outcome") == "rejected":
             moved[pid] = "rejected"
-    touched = created | set(moved) | decided
-    if not touched:
-        return
-    conn = session.connection()
-    rows = {r.id: r for r in _proposals(conn, touched)}
     counts: dict[tuple[str, str, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTERS, 0))
+    reasons: ReasonCounts = defaultdict(int)
+    for row in new_rows:
+        if row["id"] not in created:  # not committed with an audit event: not placed
+            continue
+        key = _key(row["created_at"], row["agent_id"], row["action_type"])
+        c = counts[key]
+        status, outcome = row["status"], row["policy_outcome"]
+        c["proposals"] += 1
+        c["approved"] += status in APPROVED
+        c["rejected"] += status == "rejected"
+        c["escalated"] += row["mode"] in ("draft", "approve") and outcome != "deny"
+        c["violations"] += outcome == "deny"
+        context = row["context"] or {}
+        for name in ("tool_calls", "tokens"):
+            value = _int(context.get(name))
+            if value is not None:
+                c[f"{name}_sum"] += value
+                c[f"{name}_n"] += 1
+        if status == "rejected":
+            for codes in new_reasons.get(row["id"], ()):
+                for code in codes or ():
+                    reasons[(*key, str(code))] += 1
+    # Moves and human decisions of proposals placed earlier: read those proposals.
+    later = (set(moved) | decided) - created
+    conn = session.connection()
+    rows = {r.id: r for r in _proposals(conn, later)} if later else {}
     rejected: list[str] = []
     for pid, row in rows.items():
-        key = (day_of(row.created_at), row.agent_id, row.action_type)
-        if pid in created:
-            c = counts[key]
-            c["proposals"] += 1
-            c["approved"] += row.status in APPROVED
-            c["rejected"] += row.status == "rejected"
-            c["escalated"] += row.mode in ("draft", "approve") and row.policy_outcome != "deny"
-            c["violations"] += row.policy_outcome == "deny"
-            context = row.context or {}
-            for name in ("tool_calls", "tokens"):
-                value = _int(context.get(name))
-                if value is not None:
-                    c[f"{name}_sum"] += value
-                    c[f"{name}_n"] += 1
-            if row.status == "rejected":
-                rejected.append(pid)
-        elif pid in moved:
-            counts[key][moved[pid]] += 1
+        if pid in moved:
+            counts[_key(row.created_at, row.agent_id, row.action_type)][moved[pid]] += 1
             if moved[pid] == "rejected":
                 rejected.append(pid)
     _add_counts(conn, counts)
-    _add_reasons(conn, rows, rejected)
+    _reasons_of(conn, rows, rejected, reasons)
+    _add_reasons(conn, reasons)
     _add_times(conn, [pid for pid in decided if pid in rows])
+
+
+def _forget(session: OrmSession) -> None:
+    session.info.pop(_PLACED, None)
+
+
+def _key(created_at: datetime, agent_id: str, action_type: str) -> tuple[str, str, str]:
+    return (agent_id, action_type, day_of(created_at))
 
 
 def _proposals(conn: Connection, ids: Iterable[str]) -> list[Any]:
@@ -127,16 +160,7 @@ def _proposals(conn: Connection, ids: Iterable[str]) -> list[Any]:
     out: list[Any] = []
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
-        stmt = select(
-            Proposal.id,
-            Proposal.agent_id,
-            Proposal.action_type,
-            Proposal.created_at,
-            Proposal.status,
-            Proposal.mode,
-            Proposal.policy_outcome,
-            Proposal.context,
-        ).where(
+        stmt = select(Proposal.id, Proposal.agent_id, Proposal.action_type, Proposal.created_at).where(
             Proposal.id.in_(chunk),  # type: ignore[attr-defined]
             Proposal.id.not_in(  # type: ignore[attr-defined]
                 select(EvalRunProposal.proposal_id).where(EvalRunProposal.proposal_id.in_(chunk))  # type: ignore[attr-defined]
@@ -146,31 +170,37 @@ def _proposals(conn: Connection, ids: Iterable[str]) -> list[Any]:
     return out
 
 
-def _insert(conn: Connection, table: Any) -> Any:
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+@cache
+def _upsert(dialect: str, which: str) -> Any:
+    """``INSERT ... ON CONFLICT DO UPDATE`` adding to the stored counts; built once per dialect."""
+    model, key, added = (
+        (MetricCount, ["agent_id", "action_type", "day"], COUNTERS)
+        if which == "counts"
+        else (MetricReason, ["agent_id", "action_type", "code", "day"], ("count",))
+    )
+    table = model.__table__  # type: ignore[attr-defined]
+    stmt = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=key, set_={name: table.c[name] + stmt.excluded[name] for name in added}
+    )
 
 
 def _add_counts(conn: Connection, counts: dict[tuple[str, str, str], dict[str, int]]) -> None:
     rows = [
-        {"day": k[0], "agent_id": k[1], "action_type": k[2], **v}
+        {"agent_id": k[0], "action_type": k[1], "day": k[2], **v}
         for k, v in sorted(counts.items())  # one order for every writer: no deadlock on PostgreSQL
         if any(v.values())
     ]
     if not rows:
         return
-    table = MetricCount.__table__  # type: ignore[attr-defined]
-    stmt = _insert(conn, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["agent_id", "action_type", "day"],
-        set_={name: table.c[name] + stmt.excluded[name] for name in COUNTERS},
-    )
-    conn.execute(stmt, rows)
+    conn.execute(_upsert(conn.dialect.name, "counts"), rows)
 
 
-def _add_reasons(conn: Connection, proposals: dict[str, Any], rejected: list[str]) -> None:
-    if not rejected:
-        return
-    counts: dict[tuple[str, str, str, str], int] = defaultdict(int)
+ReasonCounts = dict[tuple[str, str, str, str], int]
+
+
+def _reasons_of(conn: Connection, proposals: dict[str, Any], rejected: list[str], into: ReasonCounts) -> None:
+    """The reason codes of the reject decisions of proposals placed earlier and rejected now."""
     for start in range(0, len(rejected), _CHUNK):
         chunk = rejected[start : start + _CHUNK]
         stmt = select(Decision.proposal_id, Decision.reason_codes).where(
@@ -180,20 +210,17 @@ def _add_reasons(conn: Connection, proposals: dict[str, Any], rejected: list[str
         for pid, codes in conn.execute(stmt):
             row = proposals[pid]
             for code in codes or ():
-                counts[(day_of(row.created_at), row.agent_id, row.action_type, str(code))] += 1
+                into[(*_key(row.created_at, row.agent_id, row.action_type), str(code))] += 1
+
+
+def _add_reasons(conn: Connection, counts: ReasonCounts) -> None:
     if not counts:
         return
-    table = MetricReason.__table__  # type: ignore[attr-defined]
-    stmt = _insert(conn, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["agent_id", "action_type", "code", "day"],
-        set_={"count": table.c["count"] + stmt.excluded["count"]},
-    )
     rows = [
-        {"day": k[0], "agent_id": k[1], "action_type": k[2], "code": k[3], "count": n}
+        {"agent_id": k[0], "action_type": k[1], "day": k[2], "code": k[3], "count": n}
         for k, n in sorted(counts.items())
     ]
-    conn.execute(stmt, rows)
+    conn.execute(_upsert(conn.dialect.name, "reasons"), rows)
 
 
 def _times_sql(dialect: str, where: str) -> str:
@@ -261,6 +288,6 @@ def rebuild(conn: Connection) -> None:
     conn.execute(text(_times_sql(dialect, _NOT_EVAL)))
 
 
-COMMIT_STEP = commit.Step("rollups", before_commit=_apply)
+COMMIT_STEP = commit.Step("rollups", before_commit=_apply, after_rollback=_forget)
 
-__all__ = ["COMMIT_STEP", "day_of", "rebuild"]
+__all__ = ["COMMIT_STEP", "day_of", "placed", "rebuild"]

@@ -96,6 +96,8 @@ def test_rollups_answer_as_the_recount(db: object) -> None:
                     session.execute(update(model).where(model.id == ident).values(created_at=created - back))
         rollup.rebuild(session.connection())
     _all_checks(names)
+    for edge in (datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, tzinfo=UTC)):
+        _same(edge)
     decide(pending[10], "reject", ["not_eligible"])
     decide(pending[12], "approve")
     _expire_now([pending[11], pending[13]])
