@@ -7,13 +7,22 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from backend.auth.oidc import User
 from backend.core.db import read_session, transaction
 from backend.evals import metrics, rollup
 from backend.proposals import expiry, outcomes
 from models.agents import Dial
 from models.proposals import Decision, ExecutionReport, Proposal
 from tests.support.eval_helpers import decide, place
-from tests.support.factories import apply_policy, make_agent, policy_with_deny, refund_proposal
+from tests.support.factories import (
+    apply_policy,
+    make_action_type,
+    make_agent,
+    policy_with_deny,
+    refund_proposal,
+)
+
+SECOND = User("lead2", "lead2@example.com", "Lou Lead", ("reviewer", "support_refunds"))
 
 
 def _key(item: dict[str, Any]) -> tuple[str, str, str]:
@@ -71,8 +80,16 @@ def test_rollups_answer_as_the_recount(db: object) -> None:
     approved += [place(auto.id, _body(500.0 + i, i))["id"] for i in range(3)]  # wait for a human
     for i in range(3):
         place(watch.id, _body(10.0, i))
+    four_eyes = make_action_type(approvals_required=2)
+    pair = make_agent(grants=(four_eyes,))
+    names.append(pair.name)
+    quorum = [place(pair.id, {**_body(150.0, i), "action_type": four_eyes})["id"] for i in range(2)]
     _all_checks(names)
 
+    for pid in quorum:  # a first approval: recorded, still pending
+        decide(pid, "approve")
+    _all_checks(names)
+    decide(quorum[0], "approve", user=SECOND)
     for pid in pending[:5]:
         decide(pid, "approve")
     decide(pending[5], "reject", ["wrong_amount"])
