@@ -6,7 +6,8 @@ those claimed), with their decisions (human and policy), by raw
 ``executemany`` (not the API), then rebuilds the rollups from the rows as migration 0009 does on
 an existing database. Then times, over ``--calls`` calls each, in process on a read session as the
 API's routes do: the summary (all time and since 7 days ago, as the console asks), the 7-day
-timeseries, and the queue counts (all, and for one action type). Prints median and p95 of each,
+timeseries, the queue counts (all, and for one action type), and the Audit page's incremental
+verify when this tree has it (``backend/audit/verification.py``). Prints median and p95 of each,
 and one straightforward recount (the cost before the rollups) for comparison. Targets: summary
 < 200 ms, badges < 50 ms.
 
@@ -148,6 +149,33 @@ def timed(name: str, calls: int, fn: Callable[[], Any]) -> None:
     print(f"  {name:<44} median {statistics.median(times):8.1f} ms   p95 {p95:8.1f} ms   ({calls} calls)")
 
 
+def audit_page(calls: int) -> None:
+    """The Audit page's check, ``verify_incremental``: a signed checkpoint, then 2,000 events
+    after it (its cost is the events since the checkpoint, whatever the trail holds)."""
+    try:
+        from backend.audit import checkpoints, verification  # type: ignore[attr-defined]
+    except ImportError:
+        print("  (this tree has no backend/audit/verification.py: the Audit page's verify is not timed)")
+        return
+    from backend.audit import chain
+    from backend.core.db import read_session, transaction
+    from models.audit import AuditAction
+
+    checkpoints.checkpoint_now()
+    for _ in range(20):
+        with transaction() as session:
+            for i in range(100):
+                chain.record(session, "system:bench", AuditAction.POLICY_UPDATED, f"thing:{i}", {"i": i})
+
+    def run() -> None:
+        with read_session() as session:
+            result = verification.verify_incremental(session)
+        if not result.ok:
+            raise SystemExit(f"verify_incremental failed: {result}")
+
+    timed("Audit page verify (2,000 events after a checkpoint)", calls, run)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--proposals", type=int, default=1_000_000)
@@ -187,6 +215,7 @@ def main() -> None:
         timed("metrics timeseries (7-day view)", args.calls, call(metrics.timeseries, since=week))
         timed("queue count badges", args.calls, call(console.queue_counts))
         timed("queue count badges, one action type", args.calls, call(console.queue_counts, "refund"))
+        audit_page(args.calls)
         print("for comparison, the straightforward recount (what the summary cost before the rollups):")
         timed("recount, all time", 1, call(metrics.recount, None, None, None, None, False))
         timed("recount, 7-day view", 1, call(metrics.recount, week, None, None, None, True))
