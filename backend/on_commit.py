@@ -11,6 +11,8 @@
    long-polling agents are woken (``backend/proposals/waiting.py``).
 4. ``metrics``: the audit events just written become the Table 2 counters and histograms,
    counted only once the transaction has committed (``backend/observability/metrics.py``).
+5. ``rollups``: the same events fold their proposals into the per-day counters and the
+   decision times behind ``/v1/metrics``, inside the transaction (``backend/evals/rollup.py``).
 
 :func:`install` is called by the app factory (``backend/app.py``) and the CLI's entry
 (``backend/cli/main.py``); tests and benchmarks call it too. Until it is called, recording
@@ -19,11 +21,18 @@ an audit event raises, so no process can commit state changes without their audi
 
 from backend.audit import chain
 from backend.core import commit
+from backend.evals import rollup
 from backend.observability import metrics
 from backend.proposals import waiting
 from backend.webhooks import events
 
-STEPS = (chain.COMMIT_STEP, events.COMMIT_STEP, waiting.COMMIT_STEP, metrics.COMMIT_STEP)
+STEPS = (
+    chain.COMMIT_STEP,
+    events.COMMIT_STEP,
+    waiting.COMMIT_STEP,
+    metrics.COMMIT_STEP,
+    rollup.COMMIT_STEP,
+)
 
 
 def install() -> None:

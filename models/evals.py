@@ -5,7 +5,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import Field as PydField
-from sqlalchemy import Column, Index
+from sqlalchemy import BigInteger, Column, Double, Index
 from sqlmodel import Field, SQLModel
 
 from models.common import JSONType, StrictModel, UTCDateTime, new_id, utcnow
@@ -193,3 +193,59 @@ class EvalGatePublic(SQLModel):
     window_days: int
     updated_by: str
     updated_at: datetime
+
+
+# --- rollups behind /v1/metrics (kept by backend/evals/rollup.py) ------------------------
+
+
+class MetricCount(SQLModel, table=True):
+    """Per UTC day (of the proposal's creation), agent and action type: the counts and sums
+    the metrics summary needs, so it reads a row per group and day instead of every proposal.
+    Proposals placed by eval runs are not counted."""
+
+    __tablename__ = "metric_counts"
+
+    # Key in this order: a summary sums each group's days in key order, with no sort.
+    agent_id: str = Field(primary_key=True, max_length=26)
+    action_type: str = Field(primary_key=True, max_length=100)
+    day: str = Field(primary_key=True, max_length=10)
+    proposals: int = Field(default=0, sa_type=BigInteger)
+    approved: int = Field(default=0, sa_type=BigInteger)
+    rejected: int = Field(default=0, sa_type=BigInteger)
+    escalated: int = Field(default=0, sa_type=BigInteger)
+    violations: int = Field(default=0, sa_type=BigInteger)
+    tool_calls_sum: int = Field(default=0, sa_type=BigInteger)
+    tool_calls_n: int = Field(default=0, sa_type=BigInteger)
+    tokens_sum: int = Field(default=0, sa_type=BigInteger)
+    tokens_n: int = Field(default=0, sa_type=BigInteger)
+
+
+class MetricReason(SQLModel, table=True):
+    """Reason codes of rejections, per day of the proposal's creation, agent and action type."""
+
+    __tablename__ = "metric_reasons"
+
+    agent_id: str = Field(primary_key=True, max_length=26)
+    action_type: str = Field(primary_key=True, max_length=100)
+    code: str = Field(primary_key=True, max_length=200)
+    day: str = Field(primary_key=True, max_length=10)
+    count: int = Field(default=0, sa_type=BigInteger)
+
+
+class DecisionTime(SQLModel, table=True):
+    """One row per human decision (not on eval proposals): seconds from placing to it, indexed
+    by group and value, so a percentile is an index walk, not a join over all decisions."""
+
+    __tablename__ = "decision_times"
+    __table_args__ = (
+        Index("ix_decision_times_group_seconds", "agent_id", "action_type", "seconds", "created_at"),
+        Index("ix_decision_times_created", "created_at"),
+    )
+
+    decision_id: str = Field(primary_key=True, max_length=26)
+    agent_id: str = Field(max_length=26)
+    action_type: str = Field(max_length=100)
+    # The proposal's creation (the metrics' time filter and day bucket), not the decision's.
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    day: str = Field(max_length=10)
+    seconds: float = Field(sa_type=Double)

@@ -56,6 +56,12 @@ class Proposal(SQLModel, table=True):
         # The queue: pending first by deadline, then id (the keyset cursor).
         Index("ix_proposals_status_expires_id", "status", "expires_at", "id"),
         Index("ix_proposals_agent_created", "agent_id", "created_at"),
+        # The metrics' partial first day (the rest is read from the rollups).
+        Index("ix_proposals_created", "created_at"),
+        # The queue's "claimed" badge: live claims among pending ones, from the index alone.
+        Index("ix_proposals_status_claim_expires", "status", "claim_expires_at", "expires_at"),
+        # The same badges for one action type.
+        Index("ix_proposals_status_type_expires", "status", "action_type", "expires_at", "claim_expires_at"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=26)

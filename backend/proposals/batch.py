@@ -20,6 +20,7 @@ from backend.controls.budgets import ledger
 from backend.controls.policy import gate
 from backend.core.bulk import insert_rows, pipelined
 from backend.core.errors import ApiError
+from backend.evals import rollup
 from backend.evals import runs as eval_runs
 from backend.proposals import idempotency, receipts
 from backend.proposals.views import proposal_public
@@ -338,5 +339,6 @@ class Batch:
                 (IdempotencyRecord, self.answers.rows),
             ):
                 insert_rows(conn, model.__table__, rows)  # type: ignore[attr-defined]
+            rollup.placed(self.session, self._proposals, self._decisions, self._links)
             # The audit head's lock rides on this round trip instead of costing one at commit.
             audit.lock_head(self.session)

@@ -12,7 +12,7 @@ from tests.support.databases import Database
 
 
 def test_steps_run_in_the_listed_order() -> None:
-    assert commit.installed() == ("audit", "webhooks", "waiting", "metrics")
+    assert commit.installed() == ("audit", "webhooks", "waiting", "metrics", "rollups")
     assert [step.name for step in on_commit.STEPS] == list(commit.installed())
 
 
