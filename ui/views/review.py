@@ -76,7 +76,14 @@ def next_item() -> str | None:
             return str(item["id"])
         cursor = page.get("next_cursor")
         if not cursor:
-            return None
+            break
+    if not checks:
+        # The server filtered (`decidable=true`): what it left out waits for other reviewers.
+        try:
+            pending = int(client.get("/v1/queue/counts").get("pending", 0))
+        except client.ApiProblem:
+            pending = 0
+        st.session_state["not_mine"] = max(0, pending - len(marks))
     return None
 
 
