@@ -30,12 +30,11 @@ from langchain.agents.middleware import AgentMiddleware, AgentState, HumanInTheL
 from langchain.agents.middleware.types import PrivateStateAttr
 from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.config import get_config
-from langgraph.types import Command
 
 from signoff.client import Client
 from signoff.errors import ReceiptInvalid
 from signoff.integrations import refusal
-from signoff.integrations.langgraph import outcome_message, to_hitl_decision
+from signoff.integrations.langgraph import outcome_message, resume_pending
 
 
 class SignoffAgentState(AgentState[Any]):
@@ -152,17 +151,7 @@ def resume_agent_with_signoff(
 ) -> dict[str, Any] | None:
     """Wait for the Signoff decisions on the agent's pending HITL interrupts and resume with
     them, until none are left; the final state, or None when nothing was pending."""
-    output = None
-    while pending := _pending(agent, config):
-        answers = {
-            interrupt_id: {
-                "decisions": [to_hitl_decision(client.wait(pid, timeout), name) for pid, name in calls]
-            }
-            for interrupt_id, calls in pending
-        }
-        resume = next(iter(answers.values())) if len(answers) == 1 else answers
-        output = agent.invoke(Command(resume=resume), config)
-    return output
+    return resume_pending(agent, config, client, timeout, _pending)
 
 
 def run_agent_with_signoff(

@@ -200,8 +200,20 @@ def resume_with_signoff(
     graph: Any, config: dict[str, Any], client: Client, timeout: float | None = None
 ) -> dict[str, Any] | None:
     """Wait for Signoff decisions on the graph's pending interrupts and resume, until none are left."""
+    return resume_pending(graph, config, client, timeout, _pending)
+
+
+def resume_pending(
+    graph: Any,
+    config: dict[str, Any],
+    client: Client,
+    timeout: float | None,
+    pending_of: Callable[[Any, dict[str, Any]], list[tuple[str, list[tuple[str, str]]]]],
+) -> dict[str, Any] | None:
+    """The resume loop both HITL shapes share: wait for each interrupt's proposals (found by
+    ``pending_of``), resume with their decisions, until none are left."""
     output = None
-    while pending := _pending(graph, config):
+    while pending := pending_of(graph, config):
         answers = {
             interrupt_id: {
                 "decisions": [to_hitl_decision(client.wait(pid, timeout), name) for pid, name in calls]
