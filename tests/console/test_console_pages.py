@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.browser import login
 from tests.support.console import Console, screenshot, wait_until
@@ -199,6 +200,8 @@ def test_admin_sets_a_budget_and_resets_the_tripped_breaker(
     button(page, "budgets_save").click()
     page.get_by_text("Budgets saved.").wait_for()
     assert api.get(f"/v1/agents/{bot.id}/budgets", headers=admin).json()["budgets"] == []
+    # Streamlit may still be swapping the rerun's form for the old one: wait for one box.
+    expect(limit).to_have_count(1)
     assert limit.input_value() == "" and limit.get_attribute("placeholder") == "no limit"
     r = api.post("/v1/proposals", json=refund_proposal(12.0), headers=bot.headers)
     assert r.status_code == 201 and "budget_exceeded:max_proposals_per_day" not in r.json()["flags"]
