@@ -20,7 +20,6 @@ import itertools
 import multiprocessing
 import sqlite3
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -333,17 +332,14 @@ def _walk_all(conn: Connection, walk: _Walk, workers: int) -> None:
     context = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     )
-    with ProcessPoolExecutor(spans, mp_context=context) as pool:
-        futures = [
-            pool.submit(_walk_span, source, walk.mac_keys, lo, hi, walk.facts is not None)
+    # Leaving the pool terminates it: after a discrepancy the ranges still being walked stop.
+    with context.Pool(spans) as pool:
+        parts = [
+            pool.apply_async(_walk_span, (source, walk.mac_keys, lo, hi, walk.facts is not None))
             for lo, hi in ranges
         ]
-        try:
-            for future in futures:
-                walk.join(future.result())
-        finally:
-            for future in futures:
-                future.cancel()
+        for part in parts:
+            walk.join(part.get())
 
 
 def _note(facts: dict[str, dict[str, Any]], action: str, subject: str, data: dict[str, Any]) -> None:
