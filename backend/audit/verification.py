@@ -16,13 +16,17 @@ tail (the head's MAC covers its position), nor forge or move a checkpoint (signe
 
 import hashlib
 import hmac
+import itertools
+import multiprocessing
+import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
-from psycopg.types.json import set_json_loads
+import psycopg
 from sqlalchemy import Connection, select, text
 from sqlmodel import Session
 
@@ -58,13 +62,47 @@ class Discrepancy(Exception):
         self.reason, self.first_bad = reason, first_bad
 
 
-_SELECT = "SELECT seq, id, at, actor, action, subject, data, prev_hash, hash, mac FROM audit_events"
+_SQLITE_SELECT = "SELECT seq, id, at, actor, action, subject, data, prev_hash, hash, mac FROM audit_events"
+# PostgreSQL formats the time as the chain hashes it and hands the JSON over as text:
+# psycopg's own JSON and timestamptz loading were two thirds of the walk's CPU.
+_PG_SELECT = (
+    """SELECT seq, id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), actor,"""
+    " action, subject, data::text, prev_hash, hash, mac FROM audit_events"
+)
 
 
 def _sqlite_time(at: str) -> str:
     """A time SQLAlchemy did not write (another client's format): parsed the slow way."""
     parsed = datetime.fromisoformat(at)
     return canonical_at(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+
+
+def _range(select: str, after: int, upto: int | None, mark: str) -> tuple[str, tuple[int, ...]]:
+    """The events in (after, upto], or all after `after` when `upto` is None."""
+    if upto is None:
+        return f"{select} WHERE seq > {mark} ORDER BY seq", (after,)
+    return f"{select} WHERE seq > {mark} AND seq <= {mark} ORDER BY seq", (after, upto)
+
+
+def _sqlite_rows(driver: Any, after: int, upto: int | None = None) -> Iterator[tuple[Any, ...]]:
+    cur = driver.cursor()
+    cur.execute(*_range(_SQLITE_SELECT, after, upto, "?"))
+    loads = orjson.loads
+    while rows := cur.fetchmany(_BATCH):
+        for seq, ident, at, actor, action, subject, data, prev, digest, mac in rows:
+            # Stored as "YYYY-MM-DD HH:MM:SS.ffffff" (UTC, always with microseconds).
+            when = at.replace(" ", "T") + "Z" if len(at) == 26 else _sqlite_time(at)
+            yield seq, ident, when, actor, action, subject, loads(data), prev, digest, mac
+    cur.close()
+
+
+def _postgres_rows(driver: Any, after: int, upto: int | None = None) -> Iterator[tuple[Any, ...]]:
+    with driver.cursor(name="signoff_audit_verify") as cur:  # server-side: memory stays flat
+        cur.itersize = _BATCH
+        cur.execute(*_range(_PG_SELECT, after, upto, "%s"))
+        loads = orjson.loads
+        for seq, ident, at, actor, action, subject, data, prev, digest, mac in cur:
+            yield seq, ident, at, actor, action, subject, loads(data), prev, digest, mac
 
 
 def _rows(conn: Connection, after: int) -> Iterator[tuple[Any, ...]]:
@@ -74,22 +112,8 @@ def _rows(conn: Connection, after: int) -> Iterator[tuple[Any, ...]]:
     driver = conn.connection.driver_connection
     assert driver is not None
     if is_sqlite(str(conn.engine.url)):
-        cur = driver.cursor()
-        cur.execute(f"{_SELECT} WHERE seq > ? ORDER BY seq", (after,))
-        loads = orjson.loads
-        while rows := cur.fetchmany(_BATCH):
-            for seq, ident, at, actor, action, subject, data, prev, digest, mac in rows:
-                # Stored as "YYYY-MM-DD HH:MM:SS.ffffff" (UTC, always with microseconds).
-                when = at.replace(" ", "T") + "Z" if len(at) == 26 else _sqlite_time(at)
-                yield seq, ident, when, actor, action, subject, loads(data), prev, digest, mac
-        cur.close()
-        return
-    with driver.cursor(name="signoff_audit_verify") as cur:  # server-side: memory stays flat
-        set_json_loads(orjson.loads, cur)
-        cur.itersize = _BATCH
-        cur.execute(f"{_SELECT} WHERE seq > %s ORDER BY seq", (after,))
-        for seq, ident, at, actor, action, subject, data, prev, digest, mac in cur:
-            yield seq, ident, canonical_at(at), actor, action, subject, data, prev, digest, mac
+        return _sqlite_rows(driver, after)
+    return _postgres_rows(driver, after)
 
 
 def _mac_ok(keys: Keys, mac: str | None, message: bytes) -> bool:
@@ -109,7 +133,7 @@ class _Walk:
     Events written before the trail was keyed (by a version without the audit key) have no
     MAC; they are accepted as a prefix from genesis only, and counted as ``unkeyed``."""
 
-    keys: Keys
+    mac_keys: dict[str, bytes]
     prev: str = GENESIS
     seq: int = 0
     checked: int = 0
@@ -119,18 +143,16 @@ class _Walk:
 
     def run(self, rows: Iterable[Any]) -> None:
         prev, expected, facts = self.prev, self.seq + 1, self.facts
-        mac_keys, keyed, unkeyed, checked = self.keys.mac_keys, self.keyed, self.unkeyed, self.checked
+        mac_keys, keyed, unkeyed, checked = self.mac_keys, self.keyed, self.unkeyed, self.checked
         sha256, dumps, compare = hashlib.sha256, orjson.dumps, hmac.compare_digest
         # One keyed HMAC per key, copied per event: cheaper than keying a new one each time.
         keyed_macs = {kid: hmac.new(key, digestmod=hashlib.sha256) for kid, key in mac_keys.items()}
         for seq, ident, at, actor, action, subject, data, prev_hash, digest, mac in rows:
             self.checked = checked  # kept current: a discrepancy reports how far the walk got
             if seq != expected:
-                raise Discrepancy(f"event {ident}: sequence gap, expected {expected}, found {seq}", ident)
+                raise _gap(ident, expected, seq)
             if prev_hash != prev:
-                raise Discrepancy(
-                    f"event {ident} (seq {seq}): prev_hash does not match the event before", ident
-                )
+                raise _unlinked(ident, seq)
             body = {
                 "seq": seq,
                 "id": ident,
@@ -160,7 +182,7 @@ class _Walk:
                     )
                 keyed = True
             elif keyed or seq != unkeyed + 1:
-                raise Discrepancy(f"event {ident} (seq {seq}): no MAC; not written with the audit key", ident)
+                raise _no_mac(ident, seq)
             else:
                 unkeyed += 1
             if facts is not None and action in _CROSS_CHECKED:
@@ -174,6 +196,150 @@ class _Walk:
             unkeyed,
             checked,
         )
+
+    def join(self, span: "_Span") -> None:
+        """Continue this walk with a range another process walked: first the checks one walk
+        would have made at the range's first event (it follows on, it links to the event
+        before, and a MAC there if the events before had one), then the range's own verdict."""
+        if span.first is None:  # nothing in that range: the next range's first event shows it
+            return
+        seq, ident, prev_hash = span.first
+        if seq != self.seq + 1:
+            raise _gap(ident, self.seq + 1, seq)
+        if prev_hash != self.prev:
+            raise _unlinked(ident, seq)
+        if span.bad is not None and span.checked == 0:  # its first event's hash or MAC
+            raise Discrepancy(*span.bad)
+        if self.keyed and not span.first_keyed:
+            raise _no_mac(ident, seq)
+        self.checked += span.checked
+        if span.bad is not None:
+            raise Discrepancy(*span.bad)
+        if self.facts is not None and span.facts:
+            for pid, seen in span.facts.items():
+                mine = self.facts.setdefault(pid, {})
+                for key, value in seen.items():
+                    if key == "decisions":
+                        mine.setdefault(key, []).extend(value)
+                    else:
+                        mine[key] = value
+        self.prev, self.seq = span.prev, span.seq
+        self.unkeyed += 0 if self.keyed else span.unkeyed
+        self.keyed = self.keyed or span.keyed
+
+
+def _gap(ident: str, expected: int, seq: int) -> Discrepancy:
+    return Discrepancy(f"event {ident}: sequence gap, expected {expected}, found {seq}", ident)
+
+
+def _unlinked(ident: str, seq: int) -> Discrepancy:
+    return Discrepancy(f"event {ident} (seq {seq}): prev_hash does not match the event before", ident)
+
+
+def _no_mac(ident: str, seq: int) -> Discrepancy:
+    return Discrepancy(f"event {ident} (seq {seq}): no MAC; not written with the audit key", ident)
+
+
+@dataclass
+class _Span:
+    """What one process saw walking a range of seq: enough for the parent to join the ranges
+    (:meth:`_Walk.join`) and name the first discrepancy exactly as one walk would."""
+
+    first: tuple[int, str, str] | None  # seq, id and prev_hash of its first event
+    first_keyed: bool
+    seq: int  # its last event's seq and hash
+    prev: str
+    keyed: bool
+    unkeyed: int  # its leading events without a MAC
+    checked: int
+    facts: dict[str, dict[str, Any]] | None
+    bad: tuple[str, str | None] | None  # reason, first_bad
+
+
+# A walk is split over processes only when each gets at least this many events: each one
+# costs a process start and a connection.
+_MIN_SPAN = 100_000
+
+
+def _walk_span(
+    source: tuple[str, str], mac_keys: dict[str, bytes], after: int, upto: int | None, cross_check: bool
+) -> _Span:
+    """One process's part of a full walk: the events in (after, upto], on its own read-only
+    connection. It takes its first event's seq and prev_hash as given (the parent checks
+    them) and assumes the events before were all without a MAC (the parent checks that too)."""
+    kind, where = source
+    if kind == "sqlite":
+        driver: Any = sqlite3.connect(where, uri=True)
+        rows = _sqlite_rows(driver, after, upto)
+    else:
+        driver = psycopg.connect(where)
+        driver.read_only = True
+        rows = _postgres_rows(driver, after, upto)
+    try:
+        first = next(rows, None)
+        if first is None:
+            return _Span(None, False, after, "", False, 0, 0, None, None)
+        seq, prev_hash = first[0], first[7]
+        walk = _Walk(
+            mac_keys, prev=prev_hash, seq=seq - 1, unkeyed=seq - 1, facts={} if cross_check else None
+        )
+        bad = None
+        try:
+            walk.run(itertools.chain((first,), rows))
+        except Discrepancy as exc:
+            bad = (exc.reason, exc.first_bad)
+        return _Span(
+            (seq, first[1], prev_hash),
+            bool(first[9]),
+            walk.seq,
+            walk.prev,
+            walk.keyed,
+            walk.unkeyed - (seq - 1),
+            walk.checked,
+            walk.facts,
+            bad,
+        )
+    finally:
+        rows.close()
+        driver.close()
+
+
+def _source(conn: Connection) -> tuple[str, str] | None:
+    """Where another process reads the same events: a read-only SQLite URI or a libpq
+    conninfo. None for an in-memory SQLite database, which no other process can see."""
+    url = conn.engine.url
+    if is_sqlite(str(url)):
+        if not url.database or url.database == ":memory:":
+            return None
+        return "sqlite", Path(url.database).resolve().as_uri() + "?mode=ro"
+    return "postgres", url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _walk_all(conn: Connection, walk: _Walk, workers: int) -> None:
+    """The whole chain: in this process, or split by seq over `workers` processes once it is
+    large enough (hashing is CPU-bound and Python runs it on one core per process)."""
+    top = conn.execute(text("SELECT max(seq) FROM audit_events")).scalar() or 0
+    spans = min(workers, top // _MIN_SPAN)
+    source = _source(conn) if spans > 1 else None
+    if source is None:
+        walk.run(_rows(conn, 0))
+        return
+    bounds = [top * i // spans for i in range(spans)]
+    # The last range is open: events past the top when it was read (or past the head) are walked too.
+    ranges = list(zip(bounds, [*bounds[1:], None], strict=True))
+    # fork: the workers start with everything imported (spawn would import it all again);
+    # they use nothing of the parent's but the code, and open their own connections.
+    context = multiprocessing.get_context(
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    )
+    # Leaving the pool terminates it: after a discrepancy the ranges still being walked stop.
+    with context.Pool(spans) as pool:
+        parts = [
+            pool.apply_async(_walk_span, (source, walk.mac_keys, lo, hi, walk.facts is not None))
+            for lo, hi in ranges
+        ]
+        for part in parts:
+            walk.join(part.get())
 
 
 def _note(facts: dict[str, dict[str, Any]], action: str, subject: str, data: dict[str, Any]) -> None:
@@ -204,10 +370,13 @@ def _note(facts: dict[str, dict[str, Any]], action: str, subject: str, data: dic
         seen["status"] = "cancelled"
 
 
-def _payload_digests(payload: Any) -> tuple[str, str]:
-    """The payload's SHA-256 as placement computed it (orjson, keys sorted) and as canonical
-    JSON: the two agree for most payloads, and either is the one the event recorded."""
-    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest(), sha256_hex(payload)
+def _payload_matches(recorded: str | None, payload: Any) -> bool:
+    """The payload's SHA-256 as placement computes it (orjson, keys sorted) or as canonical
+    JSON: the two agree for most payloads, and either is the one the event recorded. The
+    canonical one is several times slower, so it is computed only when the first differs."""
+    if hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest() == recorded:
+        return True
+    return sha256_hex(payload) == recorded
 
 
 def _result_digest(result: Any) -> str:
@@ -230,7 +399,7 @@ def _cross_check(conn: Connection, facts: dict[str, dict[str, Any]]) -> None:
         seen = facts.get(pid)
         if seen is None or "payload_sha256" not in seen:
             raise Discrepancy(f"proposal {pid}: no proposal.created event records it", f"proposal:{pid}")
-        if seen["payload_sha256"] not in _payload_digests(payload):
+        if not _payload_matches(seen["payload_sha256"], payload):
             raise Discrepancy(
                 f"proposal {pid}: its payload does not match the one its proposal.created event recorded",
                 f"proposal:{pid}",
@@ -365,14 +534,18 @@ def _result(
     )
 
 
-def verify_full(session: Session, cross_check: bool = True, sink: str | None = None) -> AuditVerification:
-    """Everything from genesis; names the first discrepancy."""
+def verify_full(
+    session: Session, cross_check: bool = True, sink: str | None = None, workers: int = 1
+) -> AuditVerification:
+    """Everything from genesis; names the first discrepancy. With ``workers`` > 1 a large
+    chain is walked by that many processes (the CLI passes the machine's cores; the API's
+    background job keeps to its thread)."""
     keys, conn = get_keys(), session.connection()
     head = session.get(AuditHead, 1)
-    walk = _Walk(keys, facts={} if cross_check else None)
+    walk = _Walk(keys.mac_keys, facts={} if cross_check else None)
     cp = checkpoints.latest(session)
     try:
-        walk.run(_rows(conn, 0))
+        _walk_all(conn, walk, workers)
         _check_head(keys, head, walk)
         for each in session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)):  # type: ignore[arg-type]
             _anchor(conn, _checkpoint_claims(keys, each), f"checkpoint:{each.seq}")
@@ -394,7 +567,7 @@ def verify_incremental(session: Session) -> AuditVerification:
     keys, conn = get_keys(), session.connection()
     head = session.get(AuditHead, 1)
     cp = checkpoints.latest(session)
-    walk = _Walk(keys)
+    walk = _Walk(keys.mac_keys)
     try:
         if cp is not None:
             claims = _checkpoint_claims(keys, cp)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-from sqlalchemy import select, text
+import pytest
+from sqlalchemy import select, text, update
 
 from backend.audit import chain as audit
 from backend.audit import checkpoints, verification
@@ -69,8 +70,17 @@ def _unguard(db: Database) -> None:
 
 
 def _full() -> verification.AuditVerification:
+    """The full walk in this process, and split by seq over three processes (the CLI's way,
+    here with ranges of a few events): both give the same answer, down to the first
+    discrepancy, its reason and how many events were checked before it."""
     with read_session() as session:
-        return verification.verify_full(session)
+        alone = verification.verify_full(session)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(verification, "_MIN_SPAN", 1)
+        with read_session() as session:
+            split = verification.verify_full(session, workers=3)
+    assert split == alone
+    return alone
 
 
 def _incremental() -> verification.AuditVerification:
@@ -324,3 +334,67 @@ def test_cli_full_verify_names_the_row(fresh_database: Database) -> None:
     )
     assert run.returncode == 1
     assert activity.rejected in run.stderr and "Traceback" not in run.stderr
+
+
+def _boundaries() -> tuple[int, int]:
+    """The seq where the second and the third of three ranges start, as the split walk cuts them."""
+    with get_engine().connect() as conn:
+        top = conn.execute(text("SELECT max(seq) FROM audit_events")).scalar_one()
+    return top // 3 + 1, 2 * top // 3 + 1
+
+
+def _set(seq: int, **values: object) -> None:
+    with get_engine().begin() as conn:
+        conn.execute(update(AuditEvent.__table__).where(AuditEvent.__table__.c.seq == seq).values(**values))  # type: ignore[attr-defined]
+
+
+def _delete(low: int, high: int) -> None:
+    with get_engine().begin() as conn:
+        conn.execute(text("DELETE FROM audit_events WHERE seq >= :a AND seq <= :b"), {"a": low, "b": high})
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "gap_at_boundary",
+        "range_removed",
+        "mac_removed_at_boundary",
+        "edited_at_boundary",
+        "relinked_at_boundary",
+        "unkeyed_prefix_across_ranges",
+    ],
+)
+def test_split_walk_joins_ranges_like_one_walk(fresh_database: Database, case: str) -> None:
+    """Where the split walk's ranges meet, the checks one walk makes there (the next seq, the
+    link to the event before, a MAC once the events before had one) are the parent's: each
+    tampering right at a boundary is named as one walk names it (``_full`` compares them)."""
+    _activity()
+    _activity()
+    second, third = _boundaries()
+    events = {e["seq"]: e for e in _events()}
+    _unguard(fresh_database)
+    if case == "gap_at_boundary":
+        _delete(second, second)
+        named, reason = events[second + 1]["id"], f"expected {second}, found {second + 1}"
+    elif case == "range_removed":
+        _delete(second, third - 1)
+        named, reason = events[third]["id"], f"expected {second}, found {third}"
+    elif case == "mac_removed_at_boundary":
+        _set(third, mac=None)
+        named, reason = events[third]["id"], "no MAC"
+    elif case == "edited_at_boundary":
+        _set(second, data={**_data(events[second]), "forged": True})
+        named, reason = events[second]["id"], "hash does not match"
+    elif case == "relinked_at_boundary":
+        _set(third, prev_hash="f" * 64)
+        named, reason = events[third]["id"], "prev_hash does not match"
+    else:  # written before the trail was keyed: accepted as a prefix from genesis
+        with get_engine().begin() as conn:
+            conn.execute(text("UPDATE audit_events SET mac = NULL WHERE seq <= :s"), {"s": third})
+        result = _full()
+        # The whole chain passes; only the triggers dropped to make the change are named.
+        assert result.unkeyed == third and result.checked == result.events, result
+        assert (result.first_bad or "").startswith("trigger:"), result
+        return
+    result = _full()
+    assert not result.ok and result.first_bad == named and reason in (result.reason or ""), result
