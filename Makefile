@@ -44,8 +44,12 @@ promtool:
 node:
 	@bash scripts/ensure-node.sh
 
+# Two test processes, each taking whole files (a file's fixtures stay in one process): much
+# of the suite waits on servers, browsers and timers, so a second process fills those gaps.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) lint browser postgres promtool node
-	@$(PY) -m pytest; rc=$$?; \
+	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose" >&2; exit 1; fi; \
 	exit $$rc
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.browser import login
 from tests.support.console import Console, screenshot, wait_until
-from tests.support.console_fixtures import ADA, LEAD, RITA, pick
+from tests.support.console_fixtures import ADA, LEAD, RITA, keyed, pick
 from tests.support.console_fixtures import button as _button
 from tests.support.console_fixtures import propose as _propose
 from tests.support.console_fixtures import state as _state
@@ -67,10 +67,10 @@ def test_lead_approves_rejects_and_edits_with_a_diff(
 
     _open(page, console, second["id"])
     page.get_by_role("tab", name="Reject").click()
-    page.locator(f".st-key-r_{second['id']}").click()
+    keyed(page, f"r_{second['id']}").click()
     page.get_by_role("option", name="Wrong amount").click()
     page.keyboard.press("Escape")
-    page.locator(".st-key-reject_note textarea").fill("Order total does not match")
+    keyed(page, "reject_note").locator("textarea").fill("Order total does not match")
     _button(page, "reject").click()
     wait_until(lambda: _state(api, second["id"], lead)["status"] == "rejected", what="rejection")
     rejected = _state(api, second["id"], lead)["decisions"][0]
@@ -79,12 +79,12 @@ def test_lead_approves_rejects_and_edits_with_a_diff(
 
     _open(page, console, third["id"])
     page.get_by_role("tab", name="Edit and approve").click()
-    page.locator(f".st-key-e_{third['id']}_amount_usd input").fill("120")
-    page.locator(f".st-key-e_{third['id']}_amount_usd input").press("Enter")
+    keyed(page, f"e_{third['id']}_amount_usd").locator("input").fill("120")
+    keyed(page, f"e_{third['id']}_amount_usd").locator("input").press("Enter")
     diff = page.locator("code", has_text="+ Amount (USD): 120.00 USD")
     diff.wait_for()
     assert "- Amount (USD): 180.00 USD" in diff.inner_text()
-    page.locator(f".st-key-edit_reason_{third['id']} input").fill("Partial refund agreed")
+    keyed(page, f"edit_reason_{third['id']}").locator("input").fill("Partial refund agreed")
     screenshot(page, f"edit-diff-{db.kind}", False)
     _button(page, "approve_edit").click()
     wait_until(lambda: _state(api, third["id"], lead)["status"] == "approved", what="edited approval")
@@ -134,7 +134,7 @@ def test_an_item_someone_else_is_reviewing_is_not_offered(
     login(page, console.url, oidc.issuer, RITA)
     _open(page, console, proposal["id"])
     page.get_by_text("Lee Lead is reviewing this.").wait_for()
-    assert page.locator(".st-key-approve").count() == 0
+    assert keyed(page, "approve").count() == 0
     assert _state(api, proposal["id"], reviewer)["claim"]["by"] == "lead"
 
 
@@ -172,7 +172,7 @@ def test_admin_turns_a_dial_and_suspends_an_agent(
     pick(page, f"dial_{bot.id}_refund", "draft")
     dialog = page.get_by_role("dialog")
     dialog.get_by_text("refund from approve to draft").wait_for()
-    dialog.locator(".st-key-dial_reason input").fill("New prompt version under test")
+    keyed(dialog, "dial_reason").locator("input").fill("New prompt version under test")
     _button(dialog, "dial_confirm").click()
     page.get_by_text("Dial for refund set to draft.").wait_for()
     agent_now = api.get(f"/v1/agents/{bot.id}", headers=admin).json()
@@ -186,7 +186,7 @@ def test_admin_turns_a_dial_and_suspends_an_agent(
     page.get_by_role("dialog").get_by_text("refund from draft to execute").wait_for()
     page.keyboard.press("Escape")
     page.get_by_role("dialog").wait_for(state="detached")
-    shown = page.locator(f".st-key-dial_{bot.id}_refund input")
+    shown = keyed(page, f"dial_{bot.id}_refund").locator("input")
     wait_until(lambda: shown.input_value() == "draft", what="the select back on the applied dial")
     assert api.get(f"/v1/agents/{bot.id}", headers=admin).json()["grants"][0]["dial"] == "draft"
     screenshot(page, f"agents-{db.kind}", False)
@@ -216,7 +216,7 @@ def test_admin_turns_a_dial_and_suspends_an_agent(
 
     _button(page, "suspend").click()
     assert api.get(f"/v1/agents/{bot.id}", headers=admin).json()["suspended"] is False  # asks first
-    page.get_by_role("dialog").locator(f".st-key-sus_reason_{bot.id}_1 input").fill("Runaway refunds")
+    keyed(page.get_by_role("dialog"), f"sus_reason_{bot.id}_1").locator("input").fill("Runaway refunds")
     _button(page.get_by_role("dialog"), "sus_confirm").click()
     page.get_by_text("Suspended: every request of this agent is refused.").wait_for()
     assert api.get(f"/v1/agents/{bot.id}", headers=admin).json()["suspended"] is True

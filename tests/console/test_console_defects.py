@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.browser import login
 from tests.support.console import Console, wait_until
-from tests.support.console_fixtures import LEAD, RITA, button, propose, state
+from tests.support.console_fixtures import LEAD, RITA, button, keyed, propose, state
 from tests.support.factories import AgentCreds, make_agent, refund_proposal
 
 pytestmark = pytest.mark.browser
@@ -47,14 +47,15 @@ def test_lead_shortcut_edit_two_tabs_stale_row_and_hostile_evidence(
     edited = propose(api, agent, 189.0)
     _open(page, console, edited["id"])
     page.get_by_role("tab", name="Edit and approve").click()
-    page.locator(f".st-key-e_{edited['id']}_amount_usd input").fill("5")
-    page.locator(f".st-key-e_{edited['id']}_amount_usd input").press("Enter")
+    keyed(page, f"e_{edited['id']}_amount_usd").locator("input").fill("5")
+    keyed(page, f"e_{edited['id']}_amount_usd").locator("input").press("Enter")
     page.locator("code", has_text="+ Amount (USD): 5.00 USD").wait_for()
     page.get_by_role("heading", name="Proposed action").click()  # focus off the inputs
+    button(page, "approve").wait_for()
     page.keyboard.press("a")
     page.get_by_text("An edit is pending").wait_for()
     assert state(api, edited["id"], lead)["status"] == "pending"
-    page.locator(f".st-key-edit_reason_{edited['id']} input").fill("Only the shipping is owed")
+    keyed(page, f"edit_reason_{edited['id']}").locator("input").fill("Only the shipping is owed")
     button(page, "approve_edit").click()
     wait_until(lambda: state(api, edited["id"], lead)["status"] == "approved", what="edited approval")
     decision = state(api, edited["id"], lead)["decisions"][0]
@@ -80,7 +81,7 @@ def test_lead_shortcut_edit_two_tabs_stale_row_and_hostile_evidence(
     # is the case opened, whatever now sits in its place.
     first = _urgent(api, agent, 140.0, 5, summary="Refund 140.00 for a lost parcel")
     page.goto(f"{console.url}/queue?view=all")
-    row = page.locator(f".st-key-open_{first['id']}").get_by_role("button")
+    row = keyed(page, f"open_{first['id']}").get_by_role("button")
     row.wait_for()
     newer = _urgent(api, agent, 130.0, 1, summary="Refund 130.00 for a broken lamp")
     row.click()
@@ -108,6 +109,8 @@ def test_lead_shortcut_edit_two_tabs_stale_row_and_hostile_evidence(
     page.get_by_text("Text reads like an instruction to the agent").wait_for()
     page.get_by_text("The summary says 22.25, but the action pays 4,999.00.").wait_for()
     page.get_by_text("The text names cus_6666").wait_for()
+    # The shortcut listens once its button is drawn (the warnings are drawn just before it).
+    button(page, "reject_injection").wait_for()
     page.keyboard.press("i")
     wait_until(lambda: state(api, hostile["id"], lead)["status"] == "rejected", what="one-key reject")
     assert state(api, hostile["id"], lead)["decisions"][0]["reason_codes"] == ["suspected_prompt_injection"]
@@ -149,7 +152,12 @@ def test_thirty_skips_never_empty_the_queue(
 
 
 def test_reviewer_without_refund_rights_is_told_before_clicking(
-    page: Any, console: Console, oidc: Any, api: httpx.Client, agent: AgentCreds, admin: dict[str, str],
+    page: Any,
+    console: Console,
+    oidc: Any,
+    api: httpx.Client,
+    agent: AgentCreds,
+    admin: dict[str, str],
     reviewer: dict[str, str],
 ) -> None:
     refund = propose(api, agent, 160.0)

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from tests.support.browser import login
 from tests.support.console import Console, screenshot, wait_until
-from tests.support.console_fixtures import ADA, LEAD, button, pick, propose
+from tests.support.console_fixtures import ADA, LEAD, button, keyed, pick, propose
 from tests.support.databases import Database
 from tests.support.factories import AgentCreds, default_policy_text, make_agent, refund_proposal
 from tests.support.servers import OidcProvider
@@ -63,11 +63,11 @@ def test_admin_edits_a_policy_sees_the_error_line_dry_runs_and_saves(
         page.get_by_text(f"Judged under version {base['version']}.").wait_for()
 
         # A typo: refused at its line and column, nothing saved.
-        editor = page.locator(".st-key-policy_text textarea")
+        editor = keyed(page, "policy_text").locator("textarea")
         broken = DEFAULT_POLICY.replace('action == Action::"execute"', 'acton == Action::"execute"', 1)
         line = next(n for n, text in enumerate(broken.splitlines(), 1) if "acton ==" in text)
         editor.fill(broken)
-        page.locator(".st-key-policy_comment input").fill("typo")
+        keyed(page, "policy_comment").locator("input").fill("typo")
         button(page, "policy_save").click()
         page.get_by_text(f"Not saved: line {line}, column 3:").wait_for()
         page.locator("code", has_text=f">{line:5d} |   acton ==").wait_for()
@@ -82,7 +82,7 @@ def test_admin_edits_a_policy_sees_the_error_line_dry_runs_and_saves(
         page.get_by_text("Judged under the edited text.").wait_for()
         assert _current(api, admin)["version"] == base["version"]  # a dry-run changes nothing
 
-        page.locator(".st-key-policy_comment input").fill("Raise the no-human limit to $300")
+        keyed(page, "policy_comment").locator("input").fill("Raise the no-human limit to $300")
         button(page, "policy_save").click()
         page.get_by_text(f"Saved as version {base['version'] + 1}.").wait_for()
         now = _current(api, admin)
@@ -93,7 +93,7 @@ def test_admin_edits_a_policy_sees_the_error_line_dry_runs_and_saves(
         page.get_by_role("tab", name="History").click()
         shown = page.get_by_role("tabpanel").locator("code")
         shown.filter(has_text='decimal("300.00")').wait_for()
-        page.locator(f".st-key-policy_version_{base['version'] + 1}").click()
+        keyed(page, f"policy_version_{base['version'] + 1}").click()
         page.get_by_role("option", name=str(base["version"]), exact=True).click()
         shown.filter(has_text=LIMIT_100).wait_for()
     finally:
@@ -120,14 +120,14 @@ def test_lead_annotates_a_rejection_and_reads_the_metrics(
     ).raise_for_status()
     login(page, console.url, oidc.issuer, LEAD)
     page.get_by_role("link", name="Decided").click()
-    page.locator(".st-key-d_agent input").fill(agent.name)
+    keyed(page, "d_agent").locator("input").fill(agent.name)
     page.keyboard.press("Enter")
     page.get_by_text("Wrong amount", exact=True).wait_for()
     page.get_by_text("Order was $46").wait_for()
 
-    page.locator(".st-key-a_labels input").fill("amount_mismatch, needs_receipt")
+    keyed(page, "a_labels").locator("input").fill("amount_mismatch, needs_receipt")
     pick(page, "a_severity", "high")
-    page.locator(".st-key-a_note textarea").fill("The agent trusted the customer's figure.")
+    keyed(page, "a_note").locator("textarea").fill("The agent trusted the customer's figure.")
     button(page, "a_submit").click()
     page.get_by_text("labels: amount_mismatch, needs_receipt").wait_for()
     page.get_by_text("Lee Lead · high").wait_for()
@@ -158,7 +158,9 @@ def test_admin_sets_a_budget_and_resets_the_tripped_breaker(
     page.get_by_role("link", name="Agents").click()
     page.get_by_role("heading", name="Budgets").wait_for()
     pick(page, "agent_pick", bot.name)
-    limit = page.locator(f"[class*='st-key-b_max_proposals_per_day_{bot.id}'] input")
+    # The form's keys end in the budgets' version (a save draws a fresh form): match the prefix.
+    fresh = ":not([data-stale='true'])"
+    limit = page.locator(f"[class*='st-key-b_max_proposals_per_day_{bot.id}_']{fresh} input")
     limit.fill("1")
     button(page, "budgets_save").click()
     page.get_by_text("Budgets saved.").wait_for()
@@ -188,12 +190,12 @@ def test_admin_sets_a_budget_and_resets_the_tripped_breaker(
     pick(page, "agent_pick", bot.name)
     page.locator("[data-testid='stAlert']", has_text="over its budget: proposals per day").wait_for()
     page.get_by_text("Used today: 2 proposals").wait_for()
-    page.locator(f".st-key-breaker_reason_{bot.id} input").fill("Budget was a test; back to normal")
+    keyed(page, f"breaker_reason_{bot.id}").locator("input").fill("Budget was a test; back to normal")
     button(page, "breaker_reset").click()
     page.get_by_text("Breaker reset: the dials apply again.").wait_for()
     page.get_by_text("Closed: the dials apply as set.").wait_for()
     assert api.get(f"/v1/agents/{bot.id}", headers=admin).json()["breaker_tripped_at"] is None
-    assert page.locator(f".st-key-breaker_reason_{bot.id}").count() == 0  # the reason box is gone
+    assert keyed(page, f"breaker_reason_{bot.id}").count() == 0  # the reason box is gone
 
     # Emptied, the limit is gone for good (it used to snap back to 1 and trip again).
     limit.fill("")

@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.browser import login
 from tests.support.console import Console, screenshot
-from tests.support.console_fixtures import LEAD, propose
+from tests.support.console_fixtures import LEAD, keyed, propose
 from tests.support.databases import Database
 from tests.support.factories import AgentCreds
 from tests.support.servers import OidcProvider
@@ -39,7 +39,7 @@ def test_the_timeline_of_an_edited_approved_executed_refund_shows_each_step_in_o
 
     login(page, console.url, oidc.issuer, LEAD)
     page.goto(f"{console.url}/review?id={pid}")
-    page.locator(".st-key-timeline_link").get_by_role("link", name="Timeline").click()
+    keyed(page, "timeline_link").get_by_role("link", name="Timeline").click()
     page.get_by_role("heading", name="Timeline").wait_for()
     steps = [
         ("Placed by the agent", "tool_calls: 3"),
@@ -48,14 +48,14 @@ def test_the_timeline_of_an_edited_approved_executed_refund_shows_each_step_in_o
         ("Executed: succeeded", "re_timeline"),
     ]
     for n, (headline, detail) in enumerate(steps):
-        step = page.locator(f".st-key-step_{n}")
+        step = keyed(page, f"step_{n}")
         step.get_by_text(f"{n + 1}. {headline}", exact=False).wait_for()
         step.get_by_text(detail, exact=False).first.wait_for()
-    assert page.locator(".st-key-step_4").count() == 0
+    assert keyed(page, "step_4").count() == 0
     trace_id = created["context"]["trace_id"]
-    page.locator(".st-key-trace_id").get_by_text(f"Trace {trace_id}").wait_for()
+    keyed(page, "trace_id").get_by_text(f"Trace {trace_id}").wait_for()
     # The edited amount is shown, the original stays in the placed step's record.
-    page.locator(".st-key-step_2").get_by_text('"amount_usd": 180.0', exact=False).wait_for()
+    keyed(page, "step_2").get_by_text('"amount_usd": 180.0', exact=False).wait_for()
     screenshot(page, f"timeline-{db.kind}", False)
     if db.kind == "sqlite":
         screenshot(page, "timeline", True)
@@ -64,6 +64,6 @@ def test_the_timeline_of_an_edited_approved_executed_refund_shows_each_step_in_o
     page.get_by_role("link", name="Metrics").click()
     page.get_by_role("heading", name="Table 2 controls over time").wait_for()
     for key in ("table2_tool_calls", "table2_tokens", "table2_escalation", "table2_violations"):
-        chart = page.locator(f".st-key-{key} [data-testid='stVegaLiteChart']")
+        chart = keyed(page, f"{key}").locator("[data-testid='stVegaLiteChart']")
         chart.locator("canvas, svg").first.wait_for()
     assert "Traceback" not in page.inner_text("body")

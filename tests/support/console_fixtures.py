@@ -61,9 +61,16 @@ def state(api: httpx.Client, pid: str, headers: dict[str, str]) -> dict[str, Any
     return api.get(f"/v1/proposals/{pid}", headers=headers).json()
 
 
+def keyed(scope: Any, key: str) -> Any:
+    """The widget with Streamlit key `key`, as the current run drew it: while a rerun is
+    under way the previous run's element stays on the page, marked stale, beside the new
+    one, and acting on it would be acting on the case or form that is going away."""
+    return scope.locator(f".st-key-{key}:not([data-stale='true'])")
+
+
 def button(scope: Any, key: str) -> Any:
     # By role: Streamlit keeps a hidden twin of some buttons, which role lookup skips.
-    return scope.locator(f".st-key-{key}").get_by_role("button")
+    return keyed(scope, key).get_by_role("button")
 
 
 def pick(page: Any, key: str, option: str, attempts: int = 3) -> None:
@@ -75,7 +82,7 @@ def pick(page: Any, key: str, option: str, attempts: int = 3) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     for attempt in range(attempts):
-        page.locator(f".st-key-{key}").click()
+        keyed(page, key).click()
         page.keyboard.type(option)
         choice = page.get_by_role("option", name=option, exact=True)
         try:
