@@ -104,7 +104,7 @@ def create_app() -> FastAPI:
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     openapi.install(app, settings)
     app.add_middleware(MetricsMiddleware)
-    if traced and not tracing.NATIVE_REQUEST_SPANS:
+    if traced:
         app.add_middleware(TracingMiddleware)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RefuseNul)

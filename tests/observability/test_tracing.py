@@ -53,7 +53,8 @@ def test_one_trace_holds_the_agents_run_placement_judgement_decision_and_executi
         handle = client.propose("refund", refund_payload(250.0), summary="Refund $250")
         assert handle.status == "pending"
         # The SDK linked the proposal to the agent's run.
-        assert client.get(handle.id).context["trace_id"] == trace_id
+        placed = client.get(handle.id)
+        assert placed.context["trace_id"] == trace_id
         # The reviewer decides in a request of their own, without the agent's traceparent.
         r = httpx.post(
             f"{traced_server.url}/v1/proposals/{handle.id}/decisions",
@@ -65,20 +66,31 @@ def test_one_trace_holds_the_agents_run_placement_judgement_decision_and_executi
         handle.report("succeeded", {"refund_id": "re_1"})
     provider.shutdown()
 
-    wanted = {"agent.run", "placement", "policy.judge", "proposal.decide", "proposal.execution"}
+    create = "POST /v1/proposals"
+    wanted = {"agent.run", create, "placement.batch", "proposal.decide", "proposal.execution"}
     spans = receiver.wait_for(trace_id, wanted)
     names = {s.name for s in spans}
     assert wanted <= names, names
     by_name = {s.name: s for s in spans}
     assert by_name["agent.run"].service == "refund-agent"
     assert {by_name[n].service for n in wanted - {"agent.run"}} == {"signoff"}
-    assert by_name["placement"].attributes["signoff.proposal.id"] == handle.id
-    assert by_name["policy.judge"].attributes["signoff.policy.outcome"] in ("propose", "execute")
+    # The create request's span is the agent's run's child, and says what placing did:
+    # the proposal and the policy's judgement (its version, outcome and rule ids).
+    request = by_name[create]
+    assert request.parent_span_id == by_name["agent.run"].span_id
+    assert request.attributes["signoff.proposal.id"] == handle.id
+    assert request.attributes["signoff.proposal.status"] == "pending"
+    judged = placed.policy
+    assert judged.version is not None and judged.policy_ids, judged
+    assert request.attributes["signoff.policy.version"] == judged.version
+    assert request.attributes["signoff.policy.outcome"] == judged.outcome == "propose"
+    assert request.attributes["signoff.policy.ids"] == judged.policy_ids
+    assert request.attributes["http.route"] == "/v1/proposals"
+    assert request.attributes["http.response.status_code"] == 201
+    # The batch that placed it (alone here) is the request's child.
+    assert by_name["placement.batch"].parent_span_id == request.span_id
     assert by_name["proposal.decide"].attributes["signoff.decision.verdict"] == "approve"
     assert by_name["proposal.execution"].attributes["signoff.execution.status"] == "succeeded"
-    # The create request's span is the agent's run's child.
-    (request,) = [s for s in spans if s.name == "POST /v1/proposals"]
-    assert request.parent_span_id == by_name["agent.run"].span_id
     # The reviewer's request came without a traceparent: its own trace, linked from the decision.
     (linked,) = by_name["proposal.decide"].links
     reviewer_request = next(s for s in receiver.spans if s.trace_id == linked)
