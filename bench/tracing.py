@@ -13,6 +13,7 @@ Target: tracing on keeps at least 90 % of the throughput (adds < 10 %).
 """
 
 import argparse
+import os
 import shutil
 import statistics
 import threading
@@ -73,26 +74,42 @@ def main() -> None:
                 for url in targets.values():
                     run_wrk(url, "/v1/proposals", body, [agent.key], args.clients, 5, headers)  # warm-up
                 rates: dict[str, list[float]] = {"off": [], "on": []}
+                cpus: dict[str, list[float]] = {"off": [], "on": []}
                 for round_ in range(1, args.rounds + 1):
-                    line = []
-                    for name, url in targets.items():
+                    line = {}
+                    # Alternate which goes first, so a change in the machine's other load
+                    # between the two runs of a round does not always favour the same one.
+                    for name in ("off", "on") if round_ % 2 else ("on", "off"):
+                        url = targets[name]
                         cpu = server_cpu_seconds(url)
                         rate, bad, p99, _ = run_wrk(
                             url, "/v1/proposals", body, [agent.key], args.clients, args.seconds, headers
                         )
                         per_request = (server_cpu_seconds(url) - cpu) / max(rate * args.seconds, 1)
                         rates[name].append(rate)
-                        line.append(
+                        cpus[name].append(per_request)
+                        line[name] = (
                             f"tracing {name} {rate:6.0f}/s (p99 {p99}, non-2xx {bad}, "
                             f"server CPU {per_request * 1e3:.2f} ms/request)"
                         )
                     ratio = rates["on"][-1] / rates["off"][-1]
-                    print(f"{kind:9s} round {round_}: " + "   ".join(line) + f"   on/off {ratio:.2f}")
+                    cpu_ratio = cpus["on"][-1] / cpus["off"][-1]
+                    print(
+                        f"{kind:9s} round {round_}: {line['off']}   {line['on']}   on/off {ratio:.2f}, "
+                        f"CPU on/off {cpu_ratio:.2f}   load {os.getloadavg()[0]:.1f}"
+                    )
             ratios = [on / off for on, off in zip(rates["on"], rates["off"], strict=True)]
+            cpu_ratios = [on / off for on, off in zip(cpus["on"], cpus["off"], strict=True)]
             print(
                 f"{kind:9s} median: off {statistics.median(rates['off']):.0f}/s   "
                 f"on {statistics.median(rates['on']):.0f}/s   on/off {statistics.median(ratios):.2f} "
                 f"(target >= 0.90; per round: {', '.join(f'{r:.2f}' for r in ratios)})"
+            )
+            print(
+                f"{kind:9s} server CPU per request: off {statistics.median(cpus['off']) * 1e3:.2f} ms   "
+                f"on {statistics.median(cpus['on']) * 1e3:.2f} ms   CPU on/off "
+                f"{statistics.median(cpu_ratios):.2f} (target <= 1.11; per round: "
+                f"{', '.join(f'{r:.2f}' for r in cpu_ratios)})"
             )
     receiver.shutdown()
 

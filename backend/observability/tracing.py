@@ -49,15 +49,16 @@ def configure() -> bool:
     global _enabled
     if _enabled or not wanted():
         return _enabled
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
+    from backend.observability.otlp import OtlpSpanExporter
+
     resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME", "signoff")})
     provider = TracerProvider(resource=resource)
     exporter: SpanExporter = (
-        ConsoleSpanExporter() if os.environ.get("OTEL_TRACES_EXPORTER") == "console" else OTLPSpanExporter()
+        ConsoleSpanExporter() if os.environ.get("OTEL_TRACES_EXPORTER") == "console" else OtlpSpanExporter()
     )
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
