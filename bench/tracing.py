@@ -38,6 +38,25 @@ class _Discard(BaseHTTPRequestHandler):
         pass
 
 
+def _load(
+    targets: dict[str, str], names: list[str], body: dict, key: str, args: argparse.Namespace, headers: dict
+) -> dict[str, tuple[float, int, str, int]]:
+    """wrk on each named server, all at once (``--together``) or the one alone."""
+    results: dict[str, tuple[float, int, str, int]] = {}
+
+    def one(name: str) -> None:
+        results[name] = run_wrk(
+            targets[name], "/v1/proposals", body, [key], args.clients, args.seconds, headers
+        )
+
+    threads = [threading.Thread(target=one, args=(name,)) for name in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -49,6 +68,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--unsampled", action="store_true", help="the agent's traceparent says not sampled (flags 00)"
+    )
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="load both servers at the same time (each round), so both meet the same other load",
     )
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -79,19 +103,20 @@ def main() -> None:
                     line = {}
                     # Alternate which goes first, so a change in the machine's other load
                     # between the two runs of a round does not always favour the same one.
-                    for name in ("off", "on") if round_ % 2 else ("on", "off"):
-                        url = targets[name]
-                        cpu = server_cpu_seconds(url)
-                        rate, bad, p99, _ = run_wrk(
-                            url, "/v1/proposals", body, [agent.key], args.clients, args.seconds, headers
-                        )
-                        per_request = (server_cpu_seconds(url) - cpu) / max(rate * args.seconds, 1)
-                        rates[name].append(rate)
-                        cpus[name].append(per_request)
-                        line[name] = (
-                            f"tracing {name} {rate:6.0f}/s (p99 {p99}, non-2xx {bad}, "
-                            f"server CPU {per_request * 1e3:.2f} ms/request)"
-                        )
+                    order = ("off", "on") if round_ % 2 else ("on", "off")
+                    runs = [[name] for name in order] if not args.together else [list(order)]
+                    for names in runs:
+                        before = {name: server_cpu_seconds(targets[name]) for name in names}
+                        results = _load(targets, names, body, agent.key, args, headers)
+                        for name, (rate, bad, p99, _) in results.items():
+                            used = server_cpu_seconds(targets[name]) - before[name]
+                            per_request = used / max(rate * args.seconds, 1)
+                            rates[name].append(rate)
+                            cpus[name].append(per_request)
+                            line[name] = (
+                                f"tracing {name} {rate:6.0f}/s (p99 {p99}, non-2xx {bad}, "
+                                f"server CPU {per_request * 1e3:.2f} ms/request)"
+                            )
                     ratio = rates["on"][-1] / rates["off"][-1]
                     cpu_ratio = cpus["on"][-1] / cpus["off"][-1]
                     print(

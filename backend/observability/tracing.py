@@ -221,11 +221,11 @@ def placement_batch(requests: Sequence[Span | None]) -> Iterator[None]:
     traced request, and linked from each other request's span, so every proposal's trace
     reaches the batch that placed it. One span per batch, not one per proposal: a span
     costs tens of microseconds to record and encode, a link a few."""
-    if not _enabled:
+    first = next((s for s in requests if s is not None and s.is_recording()), None)
+    if first is None:  # tracing off, or no request of this batch is sampled
         yield
         return
-    first = next((s for s in requests if s is not None), None)
-    parent = trace.set_span_in_context(first) if first is not None else None
+    parent = trace.set_span_in_context(first)
     attributes = {"signoff.batch.size": len(requests)}
     with tracer().start_as_current_span("placement.batch", context=parent, attributes=attributes) as batch:
         here = batch.get_span_context()

@@ -8,8 +8,12 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
+from backend.core.errors import ApiError
 from backend.observability import tracing
+from backend.proposals.batch import Placed
 from signoff import Client
 from tests.support.databases import Database
 from tests.support.env import server_env
@@ -43,7 +47,9 @@ def test_one_trace_holds_the_agents_run_placement_judgement_decision_and_executi
 ) -> None:
     bot: AgentCreds = make_agent()
     provider = TracerProvider(resource=Resource.create({"service.name": "refund-agent"}))
-    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces")))
+    provider.add_span_processor(
+        SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces"))
+    )
     agent_tracer = provider.get_tracer("refund-agent")
     with (
         agent_tracer.start_as_current_span("agent.run") as run,
@@ -104,5 +110,57 @@ def test_tracing_is_off_unless_the_standard_variables_ask() -> None:
     assert not tracing.wanted({})
     assert tracing.wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
     assert tracing.wanted({"OTEL_TRACES_EXPORTER": "otlp"})
-    assert not tracing.wanted({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"})
+    assert not tracing.wanted(
+        {"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}
+    )
     assert not tracing.wanted({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"})
+
+
+def test_a_batch_is_one_span_in_the_first_requests_trace_linked_from_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("signoff"))
+    monkeypatch.setattr(tracing, "_enabled", True)
+    t = provider.get_tracer("test")
+    unsampled = NonRecordingSpan(SpanContext(7, 8, is_remote=True, trace_flags=TraceFlags(0)))
+    first, second = t.start_span("POST /v1/proposals"), t.start_span("POST /v1/proposals")
+    requests = [unsampled, first, second]
+    with tracing.placement_batch(requests):
+        pass
+    placed = Placed(
+        201,
+        {
+            "id": "prop_1",
+            "status": "pending",
+            "policy": {"version": 4, "outcome": "propose", "policy_ids": ["r1"]},
+        },
+    )
+    tracing.placed(requests, [Placed(201, {"id": "prop_0"}), placed, ApiError(409, "conflict", "no")])
+    first.end()
+    second.end()
+    spans = {s.name: s for s in memory.get_finished_spans() if s.name == "placement.batch"}
+    (batch,) = spans.values()
+    # The first sampled request is the batch's parent; the next one links to the batch.
+    assert batch.parent is not None and batch.parent.span_id == first.get_span_context().span_id
+    assert batch.attributes["signoff.batch.size"] == 3
+    assert [link.context.span_id for link in second.links] == [batch.context.span_id]
+    assert not first.links
+    assert first.attributes["signoff.proposal.id"] == "prop_1"
+    assert first.attributes["signoff.policy.version"] == 4
+    assert first.attributes["signoff.policy.ids"] == ("r1",)
+    assert second.attributes["signoff.error"] == "ApiError"
+
+
+def test_a_batch_of_unsampled_requests_makes_no_span(monkeypatch: pytest.MonkeyPatch) -> None:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("signoff"))
+    monkeypatch.setattr(tracing, "_enabled", True)
+    unsampled = NonRecordingSpan(SpanContext(7, 8, is_remote=True, trace_flags=TraceFlags(0)))
+    with tracing.placement_batch([unsampled, None]):
+        pass
+    assert memory.get_finished_spans() == ()
