@@ -12,6 +12,10 @@ request's span is that trace's child, and placing a proposal stores the request'
 ``traceparent`` on the proposal, so the decision (made later, in a reviewer's request) and
 the webhook deliveries join the agent's trace too; the reviewer's own request span is
 linked. The proposal's ``context.trace_id``, when it names another trace, is linked.
+
+A traced create makes one span, its request's: placing a proposal and the policy's
+judgement of it become that span's attributes, and each batch the placer writes makes one
+``placement.batch`` span. Spans are what tracing costs (docs/observability.md, "Cost").
 """
 
 import importlib.util
