@@ -22,13 +22,29 @@ from typing import Any
 
 from common import bench_database, machine, make_agent, refund_proposal, server_cpu_seconds, uvicorn
 from ingest import run_wrk
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 class _Discard(BaseHTTPRequestHandler):
+    """Accepts an OTLP export and drops it, counting its spans and placement batches."""
+
+    spans = 0
+    batches = 0
+    batched = 0
+
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        for group in request.resource_spans:
+            for scope in group.scope_spans:
+                for span in scope.spans:
+                    _Discard.spans += 1
+                    if span.name == "placement.batch":
+                        _Discard.batches += 1
+                        size = next(a for a in span.attributes if a.key == "signoff.batch.size")
+                        _Discard.batched += size.value.int_value
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")
         self.send_header("Content-Length", "0")
@@ -123,6 +139,13 @@ def main() -> None:
                         f"{kind:9s} round {round_}: {line['off']}   {line['on']}   on/off {ratio:.2f}, "
                         f"CPU on/off {cpu_ratio:.2f}   load {os.getloadavg()[0]:.1f}"
                     )
+            # What the traced server exported (flushed when it stopped, above).
+            if _Discard.batches:
+                print(
+                    f"{kind:9s} traced: {_Discard.spans} spans, {_Discard.batches} placement batches "
+                    f"holding {_Discard.batched / _Discard.batches:.1f} proposals each on average"
+                )
+            _Discard.spans = _Discard.batches = _Discard.batched = 0
             ratios = [on / off for on, off in zip(rates["on"], rates["off"], strict=True)]
             cpu_ratios = [on / off for on, off in zip(cpus["on"], cpus["off"], strict=True)]
             print(
