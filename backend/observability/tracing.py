@@ -71,8 +71,8 @@ def configure() -> bool:
 
 
 def fastapi_options() -> dict[str, Any]:
-    """FastAPI's own telemetry, off: :class:`TracingMiddleware` makes the request spans at
-    half the cost, its metrics are Prometheus' job here, its logs would carry stack traces,
+    """FastAPI's own telemetry, off: :class:`TracingMiddleware` makes the request spans for
+    two thirds of the cost, its metrics are Prometheus' job here, its logs would carry stack traces,
     and its per-dependency spans cost throughput."""
     if not NATIVE_TELEMETRY:
         return {}
@@ -286,8 +286,8 @@ class TracingMiddleware:
     by the configured propagators, ``OTEL_PROPAGATORS``), named ``{method} {route}``, with
     the HTTP semantic conventions' required attributes. Ours rather than FastAPI's native
     request spans: those add the server address, port and protocol version, an
-    instrumentation check of the middleware stack and a context per request, about twice
-    the cost of this one per request (docs/observability.md)."""
+    instrumentation check of the middleware stack and a context per request, half as much
+    again as this one per request (docs/observability.md)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
