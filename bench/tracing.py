@@ -30,15 +30,19 @@ Figures, 2 cores (AMD EPYC) shared with other agents, 32 connections, 2 workers 
   (CPU on/off 1.12; rounds 1.13, 1.12, 1.02, 1.14), SQLite 1.17 -> 1.27 ms (1.10; rounds
   1.05, 1.07, 1.13, 1.13); a later run at load 13, PostgreSQL 1.58 -> 1.75 ms (1.11),
   batches of 7.1 proposals on average. Another run at load 6-8 gave 1.16 (SQLite) and 1.23
-  (PostgreSQL). ``--unsampled --together``, load 12: 1.18 -> 1.18 ms (1.00).
+  (PostgreSQL); the last, at load 10: SQLite 1.05 -> 1.20 ms (1.17; rounds 1.27, 1.16, 1.12,
+  1.17; batches of 10.0), PostgreSQL 1.26 -> 1.45 ms (1.15; rounds 1.25, 1.15, 1.11, 1.16;
+  batches of 9.0). ``--unsampled --together``, load 12: 1.18 -> 1.18 ms (1.00).
 - After, in turn (the default), load 12-16: medians 1.40 (SQLite; rounds 1.08, 1.40, 1.50)
   and 1.13 (PostgreSQL; 1.10, 1.49, 1.13): under that load the figures in turn say little.
 
-Tracing now adds 0.10-0.2 ms of CPU per create under that load (0.3-0.5 ms before, in the
+Tracing now adds 0.10-0.2 ms of CPU per create under that load (CPU on/off 1.10-1.23,
+mostly 1.15) (0.3-0.5 ms before, in the
 same conditions); py-spy on the traced server (PostgreSQL, load 12) puts 8 % of its GIL
 samples in the request span's SDK work (recording it, extracting the caller's context,
 ending it), 3-6 % in the export thread (encoding, sending) and about 1 % in the batch's
-span and links. Whether that is under 10 % on a quiet machine is not settled here.
+span and links: what is left is the SDK recording and encoding one span per create. The
+target is not met under that load; whether it is on a quiet machine is not settled here.
 """
 
 import argparse
