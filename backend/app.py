@@ -104,10 +104,10 @@ def create_app() -> FastAPI:
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     openapi.install(app, settings)
     app.add_middleware(MetricsMiddleware)
-    if traced and not tracing.NATIVE_REQUEST_SPANS:
-        app.add_middleware(TracingMiddleware)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RefuseNul)
     window = settings.agent_rate_window_seconds
     app.add_middleware(AgentRateLimit, limit=settings.agent_rate_limit, window_seconds=window)
+    if traced:  # outermost: refused and rate-limited requests have their span too
+        app.add_middleware(TracingMiddleware)
     return app

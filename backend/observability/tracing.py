@@ -12,6 +12,10 @@ request's span is that trace's child, and placing a proposal stores the request'
 ``traceparent`` on the proposal, so the decision (made later, in a reviewer's request) and
 the webhook deliveries join the agent's trace too; the reviewer's own request span is
 linked. The proposal's ``context.trace_id``, when it names another trace, is linked.
+
+A traced create makes one span, its request's: placing a proposal and the policy's
+judgement of it become that span's attributes, and each batch the placer writes makes one
+``placement.batch`` span. Spans are what tracing costs (docs/observability.md, "Cost").
 """
 
 import importlib.util
@@ -23,14 +27,15 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, TraceFlags
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TRACER_NAME = "signoff"
 _enabled = False
-# FastAPI 0.165+ makes the request spans itself (fastapi.telemetry) from the global tracer
-# provider; :class:`TracingMiddleware` stands in for older versions.
-NATIVE_REQUEST_SPANS = importlib.util.find_spec("fastapi.telemetry") is not None
+# FastAPI 0.165+ has telemetry of its own (fastapi.telemetry), which would make request
+# spans from the global tracer provider; :class:`TracingMiddleware` makes them instead.
+NATIVE_TELEMETRY = importlib.util.find_spec("fastapi.telemetry") is not None
 
 
 def wanted(env: dict[str, str] | os._Environ[str] = os.environ) -> bool:
@@ -48,15 +53,16 @@ def configure() -> bool:
     global _enabled
     if _enabled or not wanted():
         return _enabled
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
+    from backend.observability.otlp import OtlpSpanExporter
+
     resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME", "signoff")})
     provider = TracerProvider(resource=resource)
     exporter: SpanExporter = (
-        ConsoleSpanExporter() if os.environ.get("OTEL_TRACES_EXPORTER") == "console" else OTLPSpanExporter()
+        ConsoleSpanExporter() if os.environ.get("OTEL_TRACES_EXPORTER") == "console" else OtlpSpanExporter()
     )
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
@@ -65,11 +71,12 @@ def configure() -> bool:
 
 
 def fastapi_options() -> dict[str, Any]:
-    """FastAPI's own telemetry: request spans only. Its metrics are Prometheus' job here,
-    its logs would carry stack traces, and per-dependency spans cost throughput."""
-    if not NATIVE_REQUEST_SPANS:
+    """FastAPI's own telemetry, off: :class:`TracingMiddleware` makes the request spans for
+    two thirds of the cost, its metrics are Prometheus' job here, its logs would carry stack traces,
+    and its per-dependency spans cost throughput."""
+    if not NATIVE_TELEMETRY:
         return {}
-    return {"telemetry": {"metrics": False, "logs": False, "operation_spans": False}}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}}
 
 
 def enabled() -> bool:
@@ -83,8 +90,16 @@ def shutdown() -> None:
         provider.shutdown()
 
 
+_tracer: trace.Tracer | None = None
+
+
 def tracer() -> trace.Tracer:
-    return trace.get_tracer(TRACER_NAME)
+    """This service's tracer, got once: the SDK's ``get_tracer`` re-registers a warnings
+    filter on every call (which also empties the warnings cache), tens of microseconds."""
+    global _tracer
+    if _tracer is None:
+        _tracer = trace.get_tracer(TRACER_NAME)
+    return _tracer
 
 
 # --- carrying a trace across time: the traceparent stored on a proposal ------------------
@@ -94,9 +109,12 @@ def current_traceparent() -> str | None:
     """The W3C traceparent of the current span, to store and continue later (None if off)."""
     if not _enabled:
         return None
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return carrier.get("traceparent")
+    here = trace.get_current_span().get_span_context()
+    if not here.is_valid:
+        return None
+    # W3C trace-context, written directly: what the propagator would write, without a
+    # carrier and the baggage propagator's turn on every create.
+    return f"00-{here.trace_id:032x}-{here.span_id:016x}-{here.trace_flags:02x}"
 
 
 def outgoing_headers() -> dict[str, str]:
@@ -190,43 +208,43 @@ def annotate(target: Span, attributes: dict[str, Any]) -> None:
         target.set_attributes({k: v for k, v in attributes.items() if v is not None})
 
 
-def verdict_attributes(verdict: Any) -> dict[str, Any]:
-    """The policy's answer, as span attributes."""
-    return {
-        "signoff.policy.version": verdict.version,
-        "signoff.policy.outcome": verdict.outcome,
-        "signoff.policy.ids": list(verdict.policy_ids),
-    }
+# --- a placement batch: one span per batch; each request's span says what became of it ----
 
 
-# --- a placement batch: one span per batch, one per proposal in it -----------------------
+def current_span() -> Span | None:
+    """The current request's span, for the placer to annotate (None when tracing is off)."""
+    if not _enabled:
+        return None
+    current = trace.get_current_span()
+    return current if current.is_recording() else None
 
 
 @contextmanager
-def placement_batch(traceparents: Sequence[str | None]) -> Iterator[list[Span]]:
-    """Spans for a batch placed together: ``placement`` in each request's trace, and one
-    ``placement.batch`` linked to all of them (its parent is the first request)."""
-    if not _enabled:
-        yield []
+def placement_batch(requests: Sequence[Span | None]) -> Iterator[None]:
+    """One ``placement.batch`` span for proposals placed together: the child of the first
+    traced request, and linked from each other request's span, so every proposal's trace
+    reaches the batch that placed it. One span per batch, not one per proposal: a span
+    costs tens of microseconds to record and encode, a link a few."""
+    first = next((s for s in requests if s is not None and s.is_recording()), None)
+    if first is None:  # tracing off, or no request of this batch is sampled
+        yield
         return
-    started = time.time_ns()
-    t = tracer()
-    parents = [context_of(tp) for tp in traceparents]
-    spans = [t.start_span("placement", context=p, start_time=started) for p in parents]
-    links = [Link(s.get_span_context()) for s in spans]
-    attributes = {"signoff.batch.size": len(parents)}
-    with t.start_as_current_span("placement.batch", context=parents[0], links=links, attributes=attributes):
-        try:
-            yield spans
-        finally:
-            for s in spans:
-                s.set_attribute("signoff.batch.size", len(parents))
-                s.end()
+    parent = trace.set_span_in_context(first)
+    attributes = {"signoff.batch.size": len(requests)}
+    with tracer().start_as_current_span("placement.batch", context=parent, attributes=attributes) as batch:
+        here = batch.get_span_context()
+        for s in requests:
+            if s is not None and s is not first and s.is_recording():
+                s.add_link(here)
+        yield
 
 
-def placed(spans: Sequence[Span], outcomes: Sequence[Any]) -> None:
-    """Each proposal's ``placement`` span says what became of it."""
-    for s, outcome in zip(spans, outcomes, strict=False):
+def placed(requests: Sequence[Span | None], outcomes: Sequence[Any]) -> None:
+    """Each request's span says what placing did: the proposal, and the policy's judgement
+    (its version, outcome and rule ids), as attributes rather than spans of their own."""
+    for s, outcome in zip(requests, outcomes, strict=False):
+        if s is None or not s.is_recording():
+            continue
         body = getattr(outcome, "body", None)
         if isinstance(body, dict):
             policy = body.get("policy") or {}
@@ -235,9 +253,9 @@ def placed(spans: Sequence[Span], outcomes: Sequence[Any]) -> None:
                 {
                     "signoff.proposal.id": body.get("id"),
                     "signoff.proposal.status": body.get("status"),
-                    "signoff.proposal.mode": body.get("mode"),
-                    "signoff.policy.outcome": policy.get("outcome"),
-                    "signoff.http.status": getattr(outcome, "status", None),
+                    "signoff.policy.version": policy.get("version"),
+                    "signoff.policy.outcome": policy.get("outcome") or None,
+                    "signoff.policy.ids": policy.get("policy_ids"),
                 },
             )
         elif isinstance(outcome, BaseException):
@@ -247,9 +265,29 @@ def placed(spans: Sequence[Span], outcomes: Sequence[Any]) -> None:
 # --- requests ------------------------------------------------------------------------------
 
 
+class _AsgiHeaders(Getter[Sequence[tuple[bytes, bytes]]]):
+    """Reads a propagator's headers straight from the ASGI scope's list, sparing a dict of
+    every header per request."""
+
+    def get(self, carrier: Sequence[tuple[bytes, bytes]], key: str) -> list[str] | None:
+        wanted = key.lower().encode("latin-1")
+        values = [v.decode("latin-1") for k, v in carrier if k == wanted]
+        return values or None
+
+    def keys(self, carrier: Sequence[tuple[bytes, bytes]]) -> list[str]:
+        return [k.decode("latin-1") for k, _ in carrier]
+
+
+_ASGI_HEADERS = _AsgiHeaders()
+
+
 class TracingMiddleware:
-    """A SERVER span per HTTP request, the child of the caller's W3C ``traceparent`` (for
-    FastAPI versions without native telemetry)."""
+    """A SERVER span per HTTP request, the child of the caller's W3C ``traceparent`` (read
+    by the configured propagators, ``OTEL_PROPAGATORS``), named ``{method} {route}``, with
+    the HTTP semantic conventions' required attributes. Ours rather than FastAPI's native
+    request spans: those add the server address, port and protocol version, an
+    instrumentation check of the middleware stack and a context per request, half as much
+    again as this one per request (docs/observability.md)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -258,28 +296,36 @@ class TracingMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())}
-        parent = propagate.extract(headers)
+        parent = propagate.extract(scope["headers"], getter=_ASGI_HEADERS)
         method = scope["method"]
-        status = 500
-        attrs = {"http.request.method": method, "url.path": scope.get("path", "")}
-        with tracer().start_as_current_span(
-            method, context=parent, kind=SpanKind.SERVER, attributes=attrs
-        ) as s:
+        attributes = {"http.request.method": method, "url.path": scope["path"], "url.scheme": scope["scheme"]}
+        span = tracer().start_span(method, context=parent, kind=SpanKind.SERVER, attributes=attributes)
+        token = otel_context.attach(trace.set_span_in_context(span, parent))
+        status = 0
 
-            async def _send(message: Message) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                await send(message)
+        async def _send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
 
-            try:
-                await self.app(scope, receive, _send)
-            finally:
-                route = getattr(scope.get("route"), "path", None)
-                if route:
-                    s.update_name(f"{method} {route}")
-                    s.set_attribute("http.route", route)
-                s.set_attribute("http.response.status_code", status)
-                if status >= 500:
-                    s.set_status(trace.Status(trace.StatusCode.ERROR))
+        error: BaseException | None = None
+        try:
+            await self.app(scope, receive, _send)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            otel_context.detach(token)
+            done: dict[str, Any] = {}
+            route = getattr(scope.get("route"), "path", None)
+            if route:
+                span.update_name(f"{method} {route}")
+                done["http.route"] = route
+            if status:
+                done["http.response.status_code"] = status
+            if error is not None or not status or status >= 500:
+                done["error.type"] = type(error).__qualname__ if error else str(status or "incomplete")
+                span.set_status(trace.Status(trace.StatusCode.ERROR))
+            span.set_attributes(done)
+            span.end()

@@ -33,7 +33,6 @@ from backend.controls.budgets import ledger
 from backend.controls.policy import gate
 from backend.core.db import read_session, transaction
 from backend.core.errors import ApiError
-from backend.observability import tracing
 from backend.proposals import idempotency
 from backend.proposals.batch import Batch, Configuration, Placed, Placement, Prepared
 from backend.webhooks import events as webhook_events
@@ -161,10 +160,7 @@ def _prepare(items: list[Placement]) -> tuple[list[Prepared], bool]:
         grant = grants.get((item.agent_id, item.body.action_type))
         config = Configuration(agent, grant, known.get(item.body.action_type), has_budgets)
         try:
-            with tracing.span("policy.judge", parent=tracing.context_of(item.traceparent)) as span:
-                prep = _judge(item, config, policies, granted.get(item.agent_id, []))
-                if prep.verdict is not None:
-                    tracing.annotate(span, tracing.verdict_attributes(prep.verdict))
+            prep = _judge(item, config, policies, granted.get(item.agent_id, []))
         except Exception as exc:  # this item's own trouble, answered after admission
             prep = Prepared.failed(config, _refused(exc))
         prepared.append(prep)

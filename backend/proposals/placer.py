@@ -25,6 +25,7 @@ import time
 from typing import Any
 
 import structlog
+from opentelemetry.trace import Span
 
 from backend.core.settings import get_settings
 from backend.observability import tracing
@@ -41,7 +42,8 @@ LINGER_AFTER = 4
 # the benchmark's idempotency keys were fixed, so the figures include replays).
 WRITERS = 1
 
-_Waiter = tuple[Placement, asyncio.AbstractEventLoop, "asyncio.Future[Placed]"]
+# The request's span rides along (tracing on) so placing can annotate it and link the batch.
+_Waiter = tuple[Placement, asyncio.AbstractEventLoop, "asyncio.Future[Placed]", Span | None]
 
 
 class Placer:
@@ -55,7 +57,7 @@ class Placer:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Placed] = loop.create_future()
         self._start()
-        self._queue.put((item, loop, future))
+        self._queue.put((item, loop, future, tracing.current_span()))
         return await future
 
     def _start(self) -> None:
@@ -95,16 +97,17 @@ class Placer:
             waiting = self._collect(linger if busy else 0.0)
             busy = len(waiting) >= LINGER_AFTER
             outcomes: list[Placed | BaseException]
-            with tracing.placement_batch([item.traceparent for item, _, _ in waiting]) as spans:
+            requests = [span for _, _, _, span in waiting]
+            with tracing.placement_batch(requests):
                 try:
-                    outcomes = list(place_batch([item for item, _, _ in waiting]))
+                    outcomes = list(place_batch([item for item, _, _, _ in waiting]))
                 except BaseException as exc:
                     log.exception("placement batch failed", size=len(waiting))
                     outcomes = [exc] * len(waiting)
-                tracing.placed(spans, outcomes)
+                tracing.placed(requests, outcomes)
             # One wake-up per event loop, not one per proposal: each is a write to the loop's pipe.
             answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Placed], Any]]] = {}
-            for (_, loop, future), outcome in zip(waiting, outcomes, strict=True):
+            for (_, loop, future, _), outcome in zip(waiting, outcomes, strict=True):
                 answers.setdefault(loop, []).append((future, outcome))
             for loop, settled in answers.items():
                 loop.call_soon_threadsafe(_settle, settled)

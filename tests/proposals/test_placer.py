@@ -12,11 +12,11 @@ from tests.support.factories import refund_proposal
 
 def _waiter(n: int, loop: asyncio.AbstractEventLoop) -> _Waiter:
     body = ProposalCreate.model_validate(refund_proposal())
-    return (Placement(f"agent-{n}", body, f"hash-{n}"), loop, loop.create_future())
+    return (Placement(f"agent-{n}", body, f"hash-{n}"), loop, loop.create_future(), None)
 
 
 def _names(batch: list[_Waiter]) -> list[str]:
-    return [item.agent_id for item, _, _ in batch]
+    return [item.agent_id for item, _, _, _ in batch]
 
 
 def test_without_linger_it_takes_what_is_waiting_and_no_more() -> None:
