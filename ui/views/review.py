@@ -117,7 +117,7 @@ def open_case(pid: str | None) -> None:
 
 
 def _decided_message(pid: str) -> str:
-    """"Decided by Lee Lead: approved." from the proposal as it now stands."""
+    """ "Decided by Lee Lead: approved." from the proposal as it now stands."""
     try:
         p = client.get(f"/v1/proposals/{pid}")
     except client.ApiProblem:
