@@ -7,7 +7,6 @@ turns the standard error shape into exceptions the pages (and `ui/app.py`) show 
 import hashlib
 import json
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -116,33 +115,13 @@ def canonical_sha256(payload: Any) -> str:
 
 def request(method: str, path: str, **kwargs: Any) -> Any:
     """Call the API as the signed-in person; the decoded JSON body, or raise ApiProblem."""
-    return _send(api_url(), _http(api_url()), method, path, _headers(kwargs), kwargs)
-
-
-def start(method: str, path: str, **kwargs: Any) -> "Future[Any]":
-    """The same call, sent now on a worker thread; `.result()` is `request()`'s answer or its
-    ApiProblem. For calls that do not wait on each other (the review screen's four): they
-    overlap instead of queueing. The person's token is read here, on the script's thread,
-    because `st.user` exists only there."""
-    return _pool().submit(_send, api_url(), _http(api_url()), method, path, _headers(kwargs), kwargs)
-
-
-@st.cache_resource
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=8, thread_name_prefix="signoff-api")
-
-
-def _headers(kwargs: dict[str, Any]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {_token()}", **_access_token(), **kwargs.pop("headers", {})}
-
-
-def _send(
-    base: str, http: httpx.Client, method: str, path: str, headers: dict[str, str], kwargs: dict[str, Any]
-) -> Any:
+    headers = {"Authorization": f"Bearer {_token()}", **_access_token(), **kwargs.pop("headers", {})}
     try:
-        response = http.request(method, path, headers=headers, **kwargs)
+        response = _http(api_url()).request(method, path, headers=headers, **kwargs)
     except httpx.HTTPError as exc:
-        raise ApiProblem(503, "api_unreachable", f"The Signoff API at {base} cannot be reached.") from exc
+        raise ApiProblem(
+            503, "api_unreachable", f"The Signoff API at {api_url()} cannot be reached."
+        ) from exc
     if response.status_code >= 400:
         raise _problem(response)
     if response.status_code == 204 or not response.content:

@@ -6,7 +6,6 @@ huge message cannot make the page thousands of pixels tall.
 """
 
 import json
-from concurrent.futures import Future
 from typing import Any
 
 import jsonschema
@@ -38,7 +37,7 @@ def key_facts(payload: dict[str, Any], schema: dict[str, Any]) -> None:
 
 
 def approvals_line(p: dict[str, Any]) -> None:
-    """ "1 of 2 approvals: Lee Lead" when the action type needs more than one (servers that say)."""
+    """"1 of 2 approvals: Lee Lead" when the action type needs more than one (servers that say)."""
     need = p.get("approvals_required")
     given = p.get("approvals")
     if not need or given is None or int(need) <= 1:
@@ -165,10 +164,9 @@ def decisions(p: dict[str, Any], kind: dict[str, Any]) -> None:
             st.code("\n".join(diff_lines(p["payload"], d["edited_payload"], schema)), language="diff")
 
 
-def history(agent_id: str, schema: dict[str, Any], started: "Future[Any] | None" = None) -> None:
-    """The agent's record; `started`: its request, already sent (`client.start`)."""
+def history(agent_id: str, schema: dict[str, Any]) -> None:
     try:
-        data = started.result() if started else client.get(f"/v1/agents/{agent_id}/history")
+        data = client.get(f"/v1/agents/{agent_id}/history")
     except client.NotAvailable:
         st.caption("History is not available on this server yet.")
         return

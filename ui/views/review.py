@@ -6,7 +6,6 @@ the backend becomes a calm line in the one notice slot above the case.
 """
 
 import time
-from concurrent.futures import Future
 from typing import Any
 
 import streamlit as st
@@ -36,23 +35,22 @@ def skipped() -> dict[str, float]:
     return marks
 
 
-def may_approve(pid: str, started: "Future[Any] | None" = None) -> dict[str, Any] | None:
+def may_approve(pid: str) -> dict[str, Any] | None:
     """The backend's advice on whether I may approve `pid` (None: this server cannot say)."""
     cache: dict[str, Any] = st.session_state.setdefault("rights", {})
     if pid not in cache:
         try:
-            cache[pid] = started.result() if started else client.get(f"/v1/proposals/{pid}/approval-rights")
+            cache[pid] = client.get(f"/v1/proposals/{pid}/approval-rights")
         except client.NotAvailable:
             cache[pid] = None
     return cache[pid]
 
 
-def next_item(exclude: str | None = None) -> str | None:
+def next_item() -> str | None:
     """The nearest-deadline pending case I may decide, not skipped and not held by someone else.
 
     Pages on through the queue (a run of skips never makes it look empty). Servers that answer
     `decidable=true` filter on their side; otherwise the approval advice is asked per candidate.
-    `exclude`: the case being decided meanwhile (still pending until its decision commits).
     """
     marks = skipped()
     cursor: str | None = None
@@ -63,7 +61,7 @@ def next_item(exclude: str | None = None) -> str | None:
         page = client.get("/v1/queue", limit=PAGE, cursor=cursor, decidable="true")
         for item in page["items"]:
             claim = item.get("claim")
-            if item["id"] in marks or item["id"] == exclude or (claim and claim["by"] != me()):
+            if item["id"] in marks or (claim and claim["by"] != me()):
                 continue
             server_filters = "approvals_required" in item
             if not server_filters:
@@ -77,8 +75,6 @@ def next_item(exclude: str | None = None) -> str | None:
                     refused_types.add(item["action_type"])
                     st.session_state["not_mine"] += 1
                     continue
-            # Its agent, so the review screen can ask for the agent's history at once.
-            st.session_state.setdefault("agent_of", {})[item["id"]] = item["agent_id"]
             return str(item["id"])
         cursor = page.get("next_cursor")
         if not cursor:
@@ -93,20 +89,13 @@ def next_item(exclude: str | None = None) -> str | None:
     return None
 
 
-def start_claim(pid: str) -> "Future[Any] | None":
-    """Send the claim on the case being opened (None: this session holds it already)."""
+def take_claim(pid: str) -> str | None:
+    """Claim the case on open; a message if someone else holds it."""
     if st.session_state.get("claimed") == pid:
         return None
     release_claim()
-    return client.start("POST", f"/v1/proposals/{pid}/claim")
-
-
-def take_claim(pid: str, sent: "Future[Any] | None") -> str | None:
-    """The claim's outcome: None when this session holds the case, else who holds it."""
-    if sent is None:
-        return None
     try:
-        sent.result()
+        client.post(f"/v1/proposals/{pid}/claim")
     except client.ApiProblem as problem:
         if problem.code in ("claimed", "already_decided", "proposal_expired"):
             return problem.message
@@ -156,9 +145,9 @@ def _calm(pid: str, problem: client.ApiProblem) -> None:
         notice(pid, "error", problem.message)
 
 
-def _post_decision(pid: str, body: dict[str, Any], sent: "Future[Any]") -> None:
+def _post_decision(pid: str, body: dict[str, Any]) -> None:
     try:
-        sent.result()
+        client.post(f"/v1/proposals/{pid}/decisions", body)
     except client.ApiProblem as problem:
         older_server = problem.status == 422 and "seen_payload_sha256" in f"{problem.param} {problem.message}"
         if not older_server:
@@ -172,23 +161,12 @@ def decide(pid: str, body: dict[str, Any], done: str) -> None:
     """Run in the button's callback (before the rerun), so the next case is drawn in one pass."""
     seen = st.session_state.get(f"seen_{pid}")
     try:
-        full = {**body, "seen_payload_sha256": seen}
-        sent = client.start("POST", f"/v1/proposals/{pid}/decisions", json=full)
-        # The next case is looked up while the decision is on its way (this one left out);
-        # it is shown only if the decision went through.
-        try:
-            following = next_item(exclude=pid)
-        except client.ApiProblem:
-            following = None
-        _post_decision(pid, full, sent)
+        _post_decision(pid, {**body, "seen_payload_sha256": seen})
         st.session_state.pop("claimed", None)  # a decision ends the claim on the server
         st.session_state["decided_here"] = st.session_state.get("decided_here", 0) + 1
         drop_edit(pid)
         summary = st.session_state.get(f"summary_{pid}", "")
-        if following is None:
-            # Nothing found (or the lookup failed): ask again now that the decision is in, so
-            # "nothing left" and its counts are exact.
-            following = next_item()
+        following = next_item()
         open_case(following)
         notice(following or "", "success", f"{done}: {summary[:80]}")
     except (client.SessionExpired, client.LoginRefused) as problem:
@@ -300,19 +278,8 @@ if not pid:
 st.query_params["id"] = pid  # the case is in the URL: shareable, and survives a reload
 st.session_state["url_case"] = pid
 
-# The screen's reads go out together: the case, its claim, the approval advice and (when the
-# queue said whose case it is) the agent's history; each is collected where it is drawn.
-asked_for = client.start("GET", f"/v1/proposals/{pid}")
-claim_sent = start_claim(pid)
-rights_sent = (
-    None
-    if pid in st.session_state.get("rights", {})
-    else client.start("GET", f"/v1/proposals/{pid}/approval-rights")
-)
-known_agent = st.session_state.get("agent_of", {}).get(pid)
-history_sent = client.start("GET", f"/v1/agents/{known_agent}/history") if known_agent else None
 try:
-    p = asked_for.result()
+    p = client.get(f"/v1/proposals/{pid}")
 except client.ApiProblem as problem:
     if problem.status not in (404, 422) or isinstance(problem, client.NotAvailable):
         raise
@@ -324,16 +291,14 @@ except client.ApiProblem as problem:
     st.stop()
 
 pending = p["status"] == "pending"
-if history_sent is None or known_agent != p["agent_id"]:
-    history_sent = client.start("GET", f"/v1/agents/{p['agent_id']}/history")
-held_by_other = take_claim(pid, claim_sent) if pending else None
+held_by_other = take_claim(pid) if pending else None
 kind = action_types().get(p["action_type"], {})
 schema = kind.get("payload_schema") or {}
 payload: dict[str, Any] = p["payload"]
 st.session_state[f"payload_{pid}"] = payload
 st.session_state[f"summary_{pid}"] = p["summary"] or ""
 st.session_state[f"seen_{pid}"] = p.get("payload_sha256") or client.canonical_sha256(payload)
-rights = may_approve(pid, rights_sent) if pending and not held_by_other else None
+rights = may_approve(pid) if pending and not held_by_other else None
 can_approve = rights is None or bool(rights.get("approve"))
 warnings = signals(p["summary"] or "", payload, p.get("evidence") or [])
 
@@ -456,7 +421,7 @@ with right:
     st.subheader("Why a person decides")
     review_parts.why_here(p, kind)
     st.subheader("Agent history")
-    review_parts.history(p["agent_id"], schema, history_sent)
+    review_parts.history(p["agent_id"], schema)
     st.subheader("Context")
     review_parts.context(p.get("context") or {})
 with left:
