@@ -1,4 +1,5 @@
-"""Signoff console entry point: `streamlit run ui/app.py`.
+"""Signoff console pages: served by `streamlit run ui/serve.py` (or `streamlit run ui/app.py`,
+which lacks only the provider's login errors).
 
 Login is OIDC through `st.login` (Authlib); pages are chosen by the person's roles (the
 `groups` claim), but the backend re-checks every call, so hiding a page is courtesy, not
@@ -16,7 +17,16 @@ if str(HERE.parent) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from ui import client, style  # noqa: E402
-from ui.common import ADMIN, AUDITOR, REVIEWER, error, login_notice, release_claim, roles  # noqa: E402
+from ui.common import (  # noqa: E402
+    ADMIN,
+    AUDITOR,
+    REVIEWER,
+    error,
+    login_notice,
+    release_claim,
+    roles,
+    show_bidi,
+)
 from ui.state import case_to_reopen  # noqa: E402
 
 # Not `pages/`: Streamlit would list that folder's raw file names in the sidebar on first load.
@@ -28,7 +38,25 @@ st.set_page_config(page_title="Signoff", page_icon=":material/verified_user:", l
 def login_screen() -> None:
     st.title("Signoff")
     st.write("Human approval for the actions of AI agents.")
+    login_error()
     st.button("Log in", type="primary", on_click=st.login, icon=":material/login:")
+
+
+def login_error() -> None:
+    """The identity provider's refusal, carried here by ui/serve.py from the OIDC callback.
+
+    The provider's words are untrusted: shown as plain text (st.text, no Markdown), never as
+    a link or HTML, with direction overrides made visible."""
+    code = st.query_params.get("login_error")
+    if not code:
+        return
+    with st.container(key="login_error", border=True):
+        st.error("The identity provider did not log you in.", icon=":material/lock:")
+        st.text(show_bidi(f"Error: {code}"))
+        description = st.query_params.get("login_error_description")
+        if description:
+            st.text(show_bidi(f"Provider says: {description}"))
+        st.caption("Log in again, or ask your administrator if this keeps happening.")
 
 
 def build_navigation(signed_in: bool = True) -> st.navigation:

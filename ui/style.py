@@ -12,8 +12,11 @@ _CSS = """
   background: var(--st-background-color, #fff);
 }
 /* Queue rows: tight, each row one line, the summary button left-aligned like text. */
-[class*="st-key-qrow_"] [data-testid="stHorizontalBlock"] { gap: 0.5rem; }
-[class*="st-key-open_"] button { justify-content: flex-start; text-align: left; }
+[class*="st-key-qrow_"], .st-key-qtitles { gap: 0.5rem; }
+[class*="st-key-open_"] { flex: 1 1 0; min-width: 0; }
+[class*="st-key-open_"] button, [class*="st-key-open_"] button > div {
+  width: 100%; justify-content: flex-start; text-align: left;
+}
 </style>
 """
 

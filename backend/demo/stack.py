@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
-APP = ROOT / "ui" / "app.py"
+# The console server: it runs the pages of ui/app.py (ui/serve.py says why it wraps them).
+APP = ROOT / "ui" / "serve.py"
 CLIENT_ID = "signoff-console"
 
 # The demo's people, first one first on the provider's login page.

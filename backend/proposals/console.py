@@ -48,31 +48,31 @@ def agent_history(session: Session, agent_ref: str, unmask: bool = True) -> dict
     """How this agent's proposals have fared: counts by status and its latest decided ones."""
     agent = lookup.find(session, agent_ref)
     # The latest proposals only (through the agent/created_at index): a reviewer wants the recent
-    # record, and a busy agent's whole past would cost a scan on every review screen.
-    latest = (
-        select(Proposal.id)
+    # record, and a busy agent's whole past would cost a scan on every review screen. One read
+    # of the window's narrow columns gives both the counts and the latest decided ones; only
+    # those few are then loaded whole.
+    window = session.exec(
+        select(Proposal.id, Proposal.status, Proposal.decided_at)
         .where(Proposal.agent_id == agent.id)
         .order_by(Proposal.created_at.desc())  # type: ignore[attr-defined]
         .limit(WINDOW)
-        .subquery()
-    )
-    in_window = Proposal.id.in_(select(latest.c.id))  # type: ignore[attr-defined]
-    rows = session.exec(
-        select(Proposal.status, func.count()).where(in_window).group_by(Proposal.status)
     ).all()
-    decided = session.exec(
-        select(Proposal)
-        .where(in_window, Proposal.decided_at.is_not(None))  # type: ignore[union-attr]
-        .order_by(Proposal.decided_at.desc())  # type: ignore[union-attr]
-        .limit(HISTORY_ITEMS)
-    ).all()
+    counts: dict[str, int] = {}
+    for _, status, _ in window:
+        counts[status] = counts.get(status, 0) + 1
+    latest = sorted(((at, pid) for pid, _, at in window if at is not None), reverse=True)[:HISTORY_ITEMS]
+    loaded = {
+        r.id: r
+        for r in session.exec(select(Proposal).where(Proposal.id.in_([pid for _, pid in latest]))).all()  # type: ignore[attr-defined]
+    }
+    decided = [loaded[pid] for _, pid in latest if pid in loaded]
     return {
         "agent_id": agent.id,
         "agent_name": agent.name,
         "suspended": agent.suspended,
         "breaker_tripped_at": agent.breaker_tripped_at,
         "window": WINDOW,
-        "counts": {status: int(n) for status, n in rows},
+        "counts": counts,
         # final_payload: what was approved when an approver edited it (the amount paid).
         "recent": queue.summaries(session, decided, unmask, final_payload=True),
     }

@@ -87,11 +87,15 @@ def list_queue(
             page = page.where(
                 or_(Proposal.expires_at > at, and_(Proposal.expires_at == at, Proposal.id > ident))  # type: ignore[arg-type]
             )
-        batch = limit + 1 if not decidable else max(limit + 1, 100)
+        # A filtered page reads a little ahead (some rows will be left out), then more per read.
+        batch = limit + 1 if not decidable else (limit + 1) * 2 if not scanned else max(limit + 1, 100)
         rows = list(session.exec(page.order_by(Proposal.expires_at, Proposal.id).limit(batch)).all())  # type: ignore[arg-type]
         scanned += len(rows)
-        keep = _decidable(session, rows, user) if decidable and user is not None else rows
-        chosen.extend(keep)
+        if decidable and user is not None:
+            # Judged in order and only until the page is full: judging is the page's cost.
+            chosen.extend(_decidable(session, rows, user, want=limit + 1 - len(chosen)))
+        else:
+            chosen.extend(rows)
         if len(chosen) > limit:
             more = True
             break
@@ -128,10 +132,14 @@ def _base(session: Session, f: QueueFilter, user: User | None) -> Any:
     return stmt
 
 
-def _decidable(session: Session, rows: list[Proposal], user: User) -> list[Proposal]:
-    """The rows this reviewer may decide now: policy lets them approve, separation of
-    duties does not refuse them, and no one else holds the claim."""
-    if not rows:
+def _decidable(session: Session, rows: list[Proposal], user: User, want: int) -> list[Proposal]:
+    """The first ``want`` rows this reviewer may decide now: policy lets them approve,
+    separation of duties does not refuse them, and no one else holds the claim.
+
+    Rows after the ``want``-th kept one are not judged (the page ends there, and its cursor
+    with it). Separation of duties for an undecided row depends only on its agent and action
+    type, so it is asked once per pair, not once per row."""
+    if not rows or want <= 0:
         return []
     types = _action_types(session, {r.action_type for r in rows})
     agent_ids = {r.agent_id for r in rows}
@@ -142,8 +150,11 @@ def _decidable(session: Session, rows: list[Proposal], user: User) -> list[Propo
     ).all():
         decisions.setdefault(d.proposal_id, []).append(d)
     now = utcnow()
-    keep = []
+    keep: list[Proposal] = []
+    refused: dict[tuple[str, str], str | None] = {}
     for r in rows:
+        if len(keep) >= want:
+            break
         agent, action_type = agents.get(r.agent_id), types.get(r.action_type)
         if agent is None or action_type is None:
             continue
@@ -153,7 +164,14 @@ def _decidable(session: Session, rows: list[Proposal], user: User) -> list[Propo
         mine = decisions.get(r.id, [])
         if any(d.reviewer_sub == user.sub for d in quorum.counted(r, mine)):
             continue
-        if duties.refusal(session, user, agent, action_type, mine) is not None:
+        if mine:
+            refusal = duties.refusal(session, user, agent, action_type, mine)
+        else:
+            pair = (agent.id, action_type.name)
+            if pair not in refused:
+                refused[pair] = duties.refusal(session, user, agent, action_type, [])
+            refusal = refused[pair]
+        if refusal is not None:
             continue
         payload = quorum.effective_payload(r, mine)
         if not gate.judge_approval(session, user, agent, action_type, payload, r.context).allowed:
