@@ -18,6 +18,8 @@ from backend.cli.trust import audit_app, db_app, receipt_app
 from backend.core import schema
 from backend.core.db import get_engine, read_session, transaction
 from backend.core.errors import ApiError
+from backend.core.logging import configure_logging
+from backend.core.settings import get_settings
 from models.agents import AgentCreate, ApiKeyCreate, Dial
 
 app = typer.Typer(
@@ -42,6 +44,8 @@ app.command("export")(export_command)
 @app.callback()
 def _start() -> None:
     """Signoff: human approval for the actions of AI agents."""
+    # Logs go to standard error, so that standard output holds only the command's answer.
+    configure_logging(get_settings().log_level)
     # What a command changes is audited, and webhook events, wake-ups follow: see on_commit.
     on_commit.install()
 

@@ -1,12 +1,18 @@
-"""Structured JSON logs. Nothing here ever logs a header, a key or a token."""
+"""Structured JSON logs, on standard error. Nothing here ever logs a header, a key or a token.
+
+Standard error, not standard output: a command's output is its answer (``signoff ... --json``
+is parsed by scripts and by ``signoff demo``), and a warning such as ``key_generated`` on
+a first run must not corrupt it.
+"""
 
 import logging
+import sys
 
 import structlog
 
 
 def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(format="%(message)s", level=level.upper())
+    logging.basicConfig(format="%(message)s", level=level.upper(), stream=sys.stderr)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -16,5 +22,6 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
