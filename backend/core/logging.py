@@ -13,6 +13,10 @@ import structlog
 
 def configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(format="%(message)s", level=level.upper(), stream=sys.stderr)
+    # httpx logs every request it sends at INFO (the demo's agent, the console's client):
+    # noise beside our own structured lines, so only its warnings are kept.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
