@@ -65,7 +65,10 @@ def main() -> None:
                     page.set_viewport_size({"width": width, "height": height})
                     if name == "review":
                         # The most urgent case of all, whether or not this role may approve it.
-                        page.goto(f"{args.ui}/queue?view=all")
+                        page.goto(f"{args.ui}/queue")
+                        settle(page)
+                        page.locator(".st-key-view").click()
+                        page.get_by_role("option", name="All pending", exact=True).click()
                         settle(page)
                         page.locator("[class*='st-key-open_'] button").first.click()
                     else:
