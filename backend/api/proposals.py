@@ -74,9 +74,11 @@ async def wait_for_decision(
 
 
 @router.post("/{proposal_id}/execution", status_code=201, response_model=ExecutionPublic, responses=ERRORS)
-def report_execution(proposal_id: ProposalId, body: ExecutionReport, principal: ActiveAgent) -> JsonResponse:
+async def report_execution(
+    proposal_id: ProposalId, body: ExecutionReport, principal: ActiveAgent
+) -> JsonResponse:
     """Report the outcome, once. The same report again is a replay; a different one is 409."""
-    content, replayed = outcomes.report_execution(proposal_id, principal.agent.id, body)
+    content, replayed = await outcomes.report_execution_async(proposal_id, principal.agent.id, body)
     if replayed:
         return JsonResponse(content, status_code=200, headers={"Idempotent-Replayed": "true"})
     return JsonResponse(content, status_code=201)

@@ -27,10 +27,10 @@ from backend.catalog import action_types, edits, pii
 from backend.controls import admission
 from backend.controls.policy import gate
 from backend.core.canonical import sha256_hex
-from backend.core.db import transaction
+from backend.core.db import WritesStand, transaction
 from backend.core.errors import ApiError
 from backend.observability import tracing
-from backend.proposals import duties, quorum, receipts, transitions
+from backend.proposals import duties, group_commit, quorum, receipts, transitions
 from backend.proposals.lookup import load
 from backend.proposals.reading import decisions_of, still_pending
 from backend.proposals.views import decision_public
@@ -41,7 +41,8 @@ from models.common import utcnow
 from models.proposals import Decision, DecisionCreate, Proposal, Status, Verdict
 
 # A decision that lost a race with another approval on the same proposal is tried again
-# (it re-reads the proposal); exactly-once comes from the conditional UPDATEs, not this.
+# (it re-reads the proposal, in the same transaction: on PostgreSQL each statement sees
+# what others committed); exactly-once comes from the conditional UPDATEs, not this.
 _ATTEMPTS = 5
 
 
@@ -50,71 +51,82 @@ class _Raced(Exception):
 
 
 def decide(proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]:
-    for _ in range(_ATTEMPTS - 1):
+    """Decide in a transaction of its own (bulk decisions, in-process callers)."""
+    with transaction() as session:
+        return decide_in(session, proposal_id, user, body)
+
+
+async def decide_async(proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]:
+    """Decide through the group-commit writer (``backend/proposals/group_commit.py``): the
+    HTTP path, where concurrent decisions share a transaction and its commit."""
+    job = group_commit.Job(lambda session: decide_in(session, proposal_id, user, body), proposal_id)
+    return await group_commit.writer.run(job)
+
+
+def decide_in(session: Session, proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]:
+    """Decide in ``session``; the caller commits. A refusal that must be recorded (expiry,
+    a refused approval) is raised as ``WritesStand``."""
+    for _ in range(_ATTEMPTS):
         try:
-            return _decide(proposal_id, user, body)
+            return _decide(session, proposal_id, user, body)
         except _Raced:
             continue
-    try:
-        return _decide(proposal_id, user, body)
-    except _Raced:
-        raise ApiError(
-            409, "concurrent_decision", "Other reviewers are deciding this proposal right now; try again."
-        ) from None
+    raise ApiError(
+        409, "concurrent_decision", "Other reviewers are deciding this proposal right now; try again."
+    )
 
 
-def _decide(proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]:
+def _decide(session: Session, proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]:
     started = tracing.now()
-    with transaction() as session:
-        # Locked: deciders of one proposal take turns, so each reads the decisions as they
-        # stand (a racer reading a half-finished one would answer a wrong 403 or 409).
-        proposal = still_pending(
-            session, proposal_id, expired="This proposal expired before a decision.", for_update=True
+    # Locked: deciders of one proposal take turns, so each reads the decisions as they
+    # stand (a racer reading a half-finished one would answer a wrong 403 or 409).
+    proposal = still_pending(
+        session, proposal_id, expired="This proposal expired before a decision.", for_update=True
+    )
+    now = utcnow()
+    _check_claim(proposal, user, now)
+    action_type = action_types.require(session, proposal.action_type)
+    agent = session.get(Agent, proposal.agent_id)
+    assert agent is not None
+    decisions = decisions_of(session, proposal.id)
+    current = quorum.effective_payload(proposal, decisions)
+    if body.seen_payload_sha256 is not None and body.seen_payload_sha256 != sha256_hex(current):
+        raise ApiError(
+            409,
+            "stale_view",
+            "The payload changed since you read it (another approver edited it); read it again.",
+            param="seen_payload_sha256",
+            extra={"payload_sha256": sha256_hex(current)},
         )
-        now = utcnow()
-        _check_claim(proposal, user, now)
-        action_type = action_types.require(session, proposal.action_type)
-        agent = session.get(Agent, proposal.agent_id)
-        assert agent is not None
-        decisions = decisions_of(session, proposal.id)
-        current = quorum.effective_payload(proposal, decisions)
-        if body.seen_payload_sha256 is not None and body.seen_payload_sha256 != sha256_hex(current):
+    if body.verdict == Verdict.reject:
+        _check_reasons(action_type, body)
+        if body.edited_payload is not None:
             raise ApiError(
-                409,
-                "stale_view",
-                "The payload changed since you read it (another approver edited it); read it again.",
-                param="seen_payload_sha256",
-                extra={"payload_sha256": sha256_hex(current)},
+                422,
+                "edit_on_reject",
+                "Only an approval can carry an edited payload.",
+                param="edited_payload",
             )
-        if body.verdict == Verdict.reject:
-            _check_reasons(action_type, body)
-            if body.edited_payload is not None:
-                raise ApiError(
-                    422,
-                    "edit_on_reject",
-                    "Only an approval can carry an edited payload.",
-                    param="edited_payload",
-                )
-            decision = _decision(proposal, user, body, None, None, [], now)
-            _finish(session, proposal, user, decision, Status.rejected)
-        else:
-            decision = _approve(session, proposal, action_type, agent, decisions, current, user, body, now)
-        session.add(decision)
-        session.flush()
-        tracing.finished(
-            "proposal.decide",
-            started,
-            traceparent=proposal.traceparent,
-            context_trace_id=proposal.context.get("trace_id"),
-            attributes={
-                "signoff.proposal.id": proposal.id,
-                "signoff.decision.verdict": decision.verdict,
-                "signoff.decision.reviewer": user.sub,
-                "signoff.decision.edited": decision.edited_payload is not None,
-                "signoff.policy.version": decision.policy_version,
-            },
-        )
-        return decision_public(decision).model_dump(mode="json")
+        decision = _decision(proposal, user, body, None, None, [], now)
+        _finish(session, proposal, user, decision, Status.rejected)
+    else:
+        decision = _approve(session, proposal, action_type, agent, decisions, current, user, body, now)
+    session.add(decision)
+    session.flush()
+    tracing.finished(
+        "proposal.decide",
+        started,
+        traceparent=proposal.traceparent,
+        context_trace_id=proposal.context.get("trace_id"),
+        attributes={
+            "signoff.proposal.id": proposal.id,
+            "signoff.decision.verdict": decision.verdict,
+            "signoff.decision.reviewer": user.sub,
+            "signoff.decision.edited": decision.edited_payload is not None,
+            "signoff.policy.version": decision.policy_version,
+        },
+    )
+    return decision_public(decision).model_dump(mode="json")
 
 
 def _approve(
@@ -136,7 +148,9 @@ def _approve(
     refused = duties.refusal(session, user, agent, action_type, decisions)
     if refused is not None:
         _refuse(session, proposal, user, "separation_of_duties", {"rule": refused})
-        raise ApiError(403, "separation_of_duties", duties.MESSAGES[refused], extra={"rule": refused})
+        raise WritesStand(
+            ApiError(403, "separation_of_duties", duties.MESSAGES[refused], extra={"rule": refused})
+        )
     edited = _edit(action_type, current, body)
     final_payload = edited if edited is not None else current
     verdict = gate.judge_approval(session, user, agent, action_type, final_payload, proposal.context)
@@ -148,11 +162,13 @@ def _approve(
             "insufficient_privilege",
             {"policy_ids": verdict.policy_ids, "policy_version": verdict.version},
         )
-        raise ApiError(
-            403,
-            "insufficient_privilege",
-            "Policy does not let you approve this action.",
-            extra={"policy_ids": verdict.policy_ids},
+        raise WritesStand(
+            ApiError(
+                403,
+                "insufficient_privilege",
+                "Policy does not let you approve this action.",
+                extra={"policy_ids": verdict.policy_ids},
+            )
         )
     decision = _decision(proposal, user, body, edited, verdict.version, verdict.policy_ids, now)
     needed = quorum.required(session, proposal, action_type, agent)
@@ -185,7 +201,6 @@ def _approve(
         )
     )
     if not moved.rowcount:  # type: ignore[attr-defined]
-        session.rollback()
         raise _Raced
     audit.record(
         session,
@@ -243,8 +258,7 @@ def _finish(
         unchanged_since=proposal.updated_at,
         **values,
     ):
-        session.rollback()
-        current = load(session, proposal.id)
+        current = load(session, proposal.id, for_update=True)  # as it stands now
         if current.status == Status.pending:
             raise _Raced
         raise transitions.already_decided(current)
@@ -290,7 +304,8 @@ def _audit_data(decision: Decision, user: User) -> dict[str, Any]:
 
 
 def _refuse(session: Session, proposal: Proposal, user: User, code: str, data: dict[str, Any]) -> None:
-    """A refused approval is audited (and committed) before the 403 goes out."""
+    """A refused approval is audited; the caller raises the 403 as ``WritesStand``, so the
+    audit event is committed before the 403 goes out."""
     audit.record(
         session,
         user.actor,
@@ -298,7 +313,6 @@ def _refuse(session: Session, proposal: Proposal, user: User, code: str, data: d
         f"proposal:{proposal.id}",
         {"code": code, **data, "groups": list(user.groups)},
     )
-    session.commit()
 
 
 def _check_claim(proposal: Proposal, user: User, now: Any) -> None:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from sqlmodel import Session, select
 
 from backend.catalog import action_types
-from backend.core.db import read_session, transaction
+from backend.core.db import WritesStand, read_session, transaction
 from backend.core.errors import ApiError
 from backend.proposals import quorum, receipts, transitions
 from backend.proposals.lookup import load, load_for_agent
@@ -39,11 +39,11 @@ def expire_if_due(session: Session, proposal: Proposal) -> bool:
 def still_pending(session: Session, proposal_id: str, expired: str, *, for_update: bool = False) -> Proposal:
     """The proposal, for work that needs it pending (a decision, a claim). One found past its
     deadline is expired, that is committed, and the caller gets 409 ``proposal_expired`` with
-    the message ``expired``; one that left ``pending`` already, 409 ``already_decided``."""
+    the message ``expired`` (raised as ``WritesStand``: the transaction or savepoint around
+    it commits the expiry); one that left ``pending`` already, 409 ``already_decided``."""
     proposal = load(session, proposal_id, for_update=for_update)
     if expire_if_due(session, proposal):
-        session.commit()
-        raise ApiError(409, "proposal_expired", expired)
+        raise WritesStand(ApiError(409, "proposal_expired", expired))
     if proposal.status != Status.pending:
         raise transitions.already_decided(proposal)
     return proposal
