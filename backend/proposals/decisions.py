@@ -18,7 +18,6 @@ approval counts, over the effective payload.
 
 from typing import Any
 
-from sqlalchemy import update
 from sqlmodel import Session
 
 from backend.audit import chain as audit
@@ -186,21 +185,17 @@ def _approve(
         receipts.add(session, receipt)
         return decision
     # Short of the quorum: record the approval; the proposal stays pending for the next one.
-    moved = session.execute(
-        update(Proposal)
-        .where(
-            Proposal.id == proposal.id,  # type: ignore[arg-type]
-            Proposal.status == Status.pending.value,  # type: ignore[arg-type]
-            Proposal.updated_at == proposal.updated_at,  # type: ignore[arg-type]
-        )
-        .values(
-            approval_count=count,
-            approvals_required=needed,
-            updated_at=now,
-            **_released_if_held(proposal, user),
-        )
+    moved = transitions.set_if(
+        session,
+        proposal.id,
+        Status.pending,
+        proposal.updated_at,
+        approval_count=count,
+        approvals_required=needed,
+        updated_at=now,
+        **_released_if_held(proposal, user),
     )
-    if not moved.rowcount:  # type: ignore[attr-defined]
+    if not moved:
         raise _Raced
     audit.record(
         session,

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
@@ -112,6 +112,11 @@ def run_batch(jobs: Sequence[Job[Any]]) -> list[Any]:
         return [_alone(jobs[0])]
     try:
         with transaction() as session:
+            # The session holds what it loads weakly; kept alive for the batch, the action
+            # type and agent one job read are there for the next without a query. (Jobs
+            # read the proposals they write afresh, with ``populate_existing``.)
+            alive: list[Any] = []
+            event.listen(session, "loaded_as_persistent", lambda _s, obj: alive.append(obj))
             _lock(session, jobs)
             outcomes = [_attempt(session, job) for job in jobs]
         return outcomes

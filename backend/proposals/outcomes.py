@@ -10,6 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from backend.agents import keys
+from backend.controls import admission
 from backend.core.db import read_session, transaction
 from backend.core.errors import ApiError
 from backend.observability import tracing
@@ -51,13 +53,20 @@ def report_execution(proposal_id: str, agent_id: str, body: ExecutionReport) -> 
 
 
 async def report_execution_async(
-    proposal_id: str, agent_id: str, body: ExecutionReport
+    proposal_id: str, key: keys.KeyRef, body: ExecutionReport
 ) -> tuple[dict[str, Any], bool]:
-    """Record the outcome through the group-commit writer (the HTTP path)."""
+    """Record the outcome through the group-commit writer (the HTTP path). The agent was let
+    in on a moment-old answer about its key; the job checks key and agent for certain."""
     request_hash = idempotency.fingerprint(body.model_dump(mode="json"))
-    job = group_commit.Job(
-        lambda session: report_in(session, proposal_id, agent_id, body, request_hash), proposal_id
-    )
+
+    def run(session: Session) -> tuple[dict[str, Any], bool]:
+        agent, kill_switch_engaged = keys.recheck(session, key)
+        refusal = admission.refusal(agent, kill_switch_engaged, admission.Asker.agent)
+        if refusal is not None:
+            raise refusal
+        return report_in(session, proposal_id, key.agent_id, body, request_hash)
+
+    job = group_commit.Job(run, proposal_id)
     try:
         return await group_commit.writer.run(job)
     except IntegrityError:
