@@ -105,6 +105,26 @@ def _alone(job: Job[Any]) -> Any:
         return _Failed(exc)
 
 
+_ALIVE = "signoff_group_commit_alive"
+_listening = False
+
+
+def _keep(session: Session, obj: Any) -> None:
+    alive = session.info.get(_ALIVE)
+    if alive is not None:
+        alive.append(obj)
+
+
+def _keep_loaded(session: Session) -> None:
+    """Hold on to what ``session`` loads until it closes. The listener is registered on
+    first use (never by import); for other sessions it is one dictionary lookup."""
+    global _listening
+    if not _listening:
+        event.listen(Session, "loaded_as_persistent", _keep)
+        _listening = True
+    session.info[_ALIVE] = []
+
+
 def run_batch(jobs: Sequence[Job[Any]]) -> list[Any]:
     """Run ``jobs`` in one transaction, a savepoint each; returns each one's result, or its
     exception as an instance of :class:`_Failed` (see :func:`unwrap`)."""
@@ -115,8 +135,7 @@ def run_batch(jobs: Sequence[Job[Any]]) -> list[Any]:
             # The session holds what it loads weakly; kept alive for the batch, the action
             # type and agent one job read are there for the next without a query. (Jobs
             # read the proposals they write afresh, with ``populate_existing``.)
-            alive: list[Any] = []
-            event.listen(session, "loaded_as_persistent", lambda _s, obj: alive.append(obj))
+            _keep_loaded(session)
             _lock(session, jobs)
             outcomes = [_attempt(session, job) for job in jobs]
         return outcomes

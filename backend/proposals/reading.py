@@ -90,11 +90,13 @@ def _read(
     agent_id: str | None,
     render: Callable[[Session, Proposal], _T],
     key: keys.KeyRef | None = None,
+    snapshot: bool = True,
 ) -> _T:
     """Read without taking SQLite's write lock; write only when the proposal must expire
     first. Given ``key`` (let in on a moment-old answer), the key and its agent are checked
-    for certain first, in the same session."""
-    with read_session() as session:
+    for certain first, in the same session. ``snapshot=False`` for a render that needs no
+    common snapshot (see ``read_session``)."""
+    with read_session(snapshot=snapshot) as session:
         if key is not None:
             agent, kill_switch_engaged = keys.recheck(session, key)
             refusal = admission.refusal(agent, kill_switch_engaged, admission.Asker.agent)
@@ -141,4 +143,12 @@ def read_decision_state(
     agent_id: str, proposal_id: str, key: keys.KeyRef | None = None
 ) -> tuple[dict[str, Any], bool]:
     """The state a long-poller sees, and whether it is final for waiting purposes."""
-    return _read(proposal_id, agent_id, lambda s, p: (decision_state(s, p), p.status != Status.pending), key)
+    # No common snapshot needed: what decision_state reads after the proposal (its decisions
+    # once decided, its receipt once approved) was committed with the status it read.
+    return _read(
+        proposal_id,
+        agent_id,
+        lambda s, p: (decision_state(s, p), p.status != Status.pending),
+        key,
+        snapshot=False,
+    )
