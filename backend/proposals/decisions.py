@@ -89,7 +89,9 @@ def _decide(session: Session, proposal_id: str, user: User, body: DecisionCreate
     action_type = action_types.require(session, proposal.action_type)
     agent = session.get(Agent, proposal.agent_id)
     assert agent is not None
-    decisions = decisions_of(session, proposal.id)
+    # A pending proposal's decisions are its approvals so far, and every approval leaves the
+    # count at 1 or more: none counted means none to read.
+    decisions = decisions_of(session, proposal.id) if proposal.approval_count else []
     current = quorum.effective_payload(proposal, decisions)
     if body.seen_payload_sha256 is not None and body.seen_payload_sha256 != sha256_hex(current):
         raise ApiError(

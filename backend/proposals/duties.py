@@ -21,6 +21,19 @@ _GRANTED_BY = select(Grant.granted_by).where(
 )
 
 
+_MEMO = "signoff_grants_given_by"
+
+
+def _granted_by(session: Session, agent_id: str, action_type: str) -> str | None:
+    """Who granted the agent the action type, read once per transaction (a group commit
+    decides many proposals of one agent in one)."""
+    memo: dict[tuple[str, str], str | None] = session.info.setdefault(_MEMO, {})
+    key = (agent_id, action_type)
+    if key not in memo:
+        memo[key] = session.scalars(_GRANTED_BY, {"agent_id": agent_id, "action_type": action_type}).first()
+    return memo[key]
+
+
 def _is(user: User, who: str | None) -> bool:
     if not who:
         return False
@@ -37,7 +50,7 @@ def refusal(
         return "agent_owner"
     if _is(user, agent.created_by):
         return "agent_creator"
-    granted_by = session.scalars(_GRANTED_BY, {"agent_id": agent.id, "action_type": action_type.name}).first()
+    granted_by = _granted_by(session, agent.id, action_type.name)
     if _is(user, granted_by):
         return "grant_giver"
     if any(d.verdict == Verdict.approve and d.reviewer_sub == user.sub for d in decisions):

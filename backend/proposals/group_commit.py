@@ -23,6 +23,8 @@ held already).
 """
 
 import asyncio
+import contextvars
+import dataclasses
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -51,6 +53,13 @@ class Job(Generic[_T]):
 
     run: Callable[[Session], _T]
     proposal_id: str | None = None
+    # The caller's context (its request's trace span, its log context), to run ``run`` in.
+    context: contextvars.Context | None = None
+
+    def __call__(self, session: Session) -> _T:
+        if self.context is None:
+            return self.run(session)
+        return self.context.run(self.run, session)
 
 
 class _Failed:
@@ -72,7 +81,7 @@ def _attempt(session: Session, job: Job[Any]) -> Any:
     savepoint = session.begin_nested()
     try:
         try:
-            outcome: Any = job.run(session)
+            outcome: Any = job(session)
         except WritesStand as kept:
             outcome = _Failed(kept.error)
         savepoint.commit()
@@ -100,7 +109,7 @@ def _lock(session: Session, jobs: Sequence[Job[Any]]) -> None:
 def _alone(job: Job[Any]) -> Any:
     try:
         with transaction() as session:
-            return job.run(session)
+            return job(session)
     except Exception as exc:
         return _Failed(exc)
 
@@ -168,7 +177,7 @@ class Writer:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_T] = loop.create_future()
         self._start()
-        self._queue.put((job, loop, future))
+        self._queue.put((dataclasses.replace(job, context=contextvars.copy_context()), loop, future))
         return await future
 
     def _start(self) -> None:

@@ -83,7 +83,9 @@ def report_in(
     the second finds the first."""
     started = tracing.now()
     proposal = load_for_agent(session, agent_id, proposal_id, for_update=True)
-    existing = session.get(Execution, proposal.id)
+    # An execution and the move out of ``approved`` are written together: an approved
+    # proposal has none yet, so only another status needs the look for one to replay.
+    existing = None if proposal.status == Status.approved else session.get(Execution, proposal.id)
     if existing is not None:
         return _replay(existing, request_hash), True
     if proposal.status != Status.approved:
