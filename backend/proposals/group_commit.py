@@ -10,7 +10,8 @@ Each job keeps its own outcome. A job that raises is rolled back to its savepoin
 notes it left for the commit steps (audit events, proposals to announce) are forgotten
 with it, and its caller gets the error; the others carry on. A job that raises
 :class:`~backend.core.db.WritesStand` keeps its writes and its caller gets the error once
-they are committed. Callers are answered only after the commit. Should the batch itself
+they are committed. Callers are answered only after the commit, and each job runs in its
+caller's context (the request's trace span, its log context). Should the batch itself
 fail (a deadlock or serialisation failure on PostgreSQL, say), each job is run again
 alone, in a transaction of its own, so one job's trouble never becomes another's.
 
@@ -97,7 +98,7 @@ def _attempt(session: Session, job: Job[Any]) -> Any:
 def _lock(session: Session, jobs: Sequence[Job[Any]]) -> None:
     ids = sorted({job.proposal_id for job in jobs if job.proposal_id is not None})
     if len(ids) < 2 or session.get_bind().dialect.name != "postgresql":
-        return  # one row: the job's own FOR UPDATE is enough; SQLite: the write lock is
+        return  # one row: the job's own FOR UPDATE suffices; SQLite: the write lock does
     session.execute(
         select(Proposal.id)
         .where(Proposal.id.in_(ids))  # type: ignore[attr-defined]
