@@ -6,20 +6,15 @@ from sqlmodel import Session, select
 from backend.core.errors import not_found
 from models.proposals import Proposal
 
-# Built once: a locked read runs on every decision and execution report. It replaces what
-# the session holds of the row (a group commit's session may hold it from an earlier job).
-_LOCKED = (
-    select(Proposal)
-    .where(Proposal.id == bindparam("id"))  # type: ignore[arg-type]
-    .with_for_update()
-    .execution_options(populate_existing=True)
-)
+# Built once (``session.get`` builds its statement anew each time it misses): these run on
+# every decision, agent's read and execution report. The locked read replaces what the
+# session holds of the row (a group commit's session may hold it from an earlier job).
+_BY_ID = select(Proposal).where(Proposal.id == bindparam("id"))  # type: ignore[arg-type]
+_LOCKED = _BY_ID.with_for_update().execution_options(populate_existing=True)
 
 
 def _get(session: Session, proposal_id: str, for_update: bool) -> Proposal | None:
-    if for_update:
-        return session.scalars(_LOCKED, {"id": proposal_id}).first()
-    return session.get(Proposal, proposal_id)
+    return session.scalars(_LOCKED if for_update else _BY_ID, {"id": proposal_id}).first()
 
 
 def load_for_agent(
