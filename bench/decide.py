@@ -15,9 +15,9 @@ cut off when the run ends, so one non-2xx answer may show.
 
 Decisions and execution reports go through the group-commit writer
 (``backend/proposals/group_commit.py``). Last measured (2 shared cores, load average 4-6):
-183 cycles/s at 6.0 ms of server CPU per cycle on SQLite, 86/s at 10.1 ms on PostgreSQL,
-from 81/s at 11.0 ms and 42/s at 18.1 ms before; the target is not met yet (see
-docs/operations.md, "Decisions and execution reports: group commit").
+183-192 cycles/s at 5.4-6.0 ms of server CPU per cycle on SQLite and 86-88/s at 9.3-10.1
+ms on PostgreSQL, from 77/s at 13.7 ms and 41/s at 21.1 ms before, back to back; the
+target is not met yet (docs/operations.md, "Decisions and execution reports: group commit").
 
 Then the race: ``--racers`` distinct approvers approve each of ``--raced`` proposals at the
 same moment; exactly one decision per proposal must result (one 201, the rest 409).
