@@ -10,11 +10,13 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from backend.audit import chain as audit
+from backend.controls import kill_switch
 from backend.core.errors import ApiError, not_found
 from backend.core.settings import get_settings
 from models.agents import Agent, ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from models.audit import AuditAction
 from models.common import utcnow
+from models.system import SystemFlag
 
 PREFIX = "so_"
 _UNAUTHENTICATED = {"WWW-Authenticate": 'Bearer realm="signoff"'}
@@ -125,6 +127,29 @@ def recently_valid(key_hash: str) -> KeyRef | None:
     if ref.expires_at is not None and ref.expires_at <= utcnow():
         return None
     return ref
+
+
+_KILL_SWITCH = select(SystemFlag.value).where(SystemFlag.name == kill_switch.FLAG).scalar_subquery()
+# The key a request was let in with, its agent and the kill switch, in one statement.
+_BY_ID = (
+    select(ApiKey.revoked_at, ApiKey.expires_at, Agent, _KILL_SWITCH)
+    .join(Agent, Agent.id == ApiKey.agent_id)  # type: ignore[arg-type]
+    .where(ApiKey.id == bindparam("key_id"))
+)
+
+
+def recheck(session: Session, ref: KeyRef) -> tuple[Agent, bool]:
+    """Check for certain, inside the request's own transaction, a key let in on a moment-old
+    answer (:func:`recently_valid`): 401 if it has been revoked or has expired since. Returns
+    its agent and whether the kill switch is engaged, for ``admission.refusal``."""
+    found = session.execute(_BY_ID, {"key_id": ref.key_id}).first()
+    if found is None:
+        raise invalid_key()
+    revoked_at, expires_at, agent, kill_switch = found
+    refusal = key_refusal(revoked_at, expires_at)
+    if refusal is not None:
+        raise refusal
+    return agent, bool(kill_switch)
 
 
 def remember_valid(key_hash: str, ref: KeyRef) -> None:

@@ -34,7 +34,14 @@ def _read() -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(_write)]
 ReadSessionDep = Annotated[Session, Depends(_read)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def _settings() -> Settings:
+    """Async, so FastAPI calls it in place: a sync dependency costs a trip to the threadpool."""
+    return get_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 @lru_cache
@@ -98,36 +105,74 @@ async def _placing_agent(request: Request) -> keys.KeyRef:
     return ref
 
 
+async def _waiting_key(request: Request) -> keys.KeyRef:
+    """An agent about to read its proposal's decision (perhaps long-polling), let in like
+    :func:`_placing_agent`; the read checks the key and the agent again for certain
+    (``reading.read_decision_state``). A check that needs the database takes one of the
+    waiters' share of the pool (``waiting.read_slots``)."""
+    token = _api_key(request)
+    key_hash = keys.hash_key(token)
+    ref = keys.recently_valid(key_hash)
+    if ref is None:
+        async with waiting.read_slots():
+            ref = await run_in_threadpool(_checked_key, token, key_hash)
+    return ref
+
+
 PlacingAgent = Annotated[keys.KeyRef, Depends(_placing_agent)]
+# Let in the same way, and checked for certain inside the execution report's transaction.
+ReportingAgent = Annotated[keys.KeyRef, Depends(_placing_agent)]
+WaitingKey = Annotated[keys.KeyRef, Depends(_waiting_key)]
 
 
-def _current_user(request: Request) -> User:
+def _user_key(request: Request) -> tuple[str, str | None, str]:
     token = _bearer(request)
     if token.startswith(keys.PREFIX):
         raise ApiError(403, "people_only", "This endpoint is for people; API keys are for agents.")
     access_token = request.headers.get(ACCESS_TOKEN_HEADER) or None
     # The access token is part of the key: with groups from /userinfo it shapes the user.
     key = token_cache.verified.key(token if access_token is None else f"{token}\n{access_token}")
-    user = token_cache.verified.get(key)
-    if user is None:
-        user = get_verifier().verify(token, access_token)
-        token_cache.verified.put(key, user)
+    return token, access_token, key
+
+
+def _verified(token: str, access_token: str | None, key: str) -> User:
+    user = get_verifier().verify(token, access_token)
+    token_cache.verified.put(key, user)
     return user
 
 
-def _reviewer(user: Annotated[User, Depends(_current_user)], settings: SettingsDep) -> User:
+def _current_user_now(request: Request) -> User:
+    token, access_token, key = _user_key(request)
+    return token_cache.verified.get(key) or _verified(token, access_token, key)
+
+
+async def _current_user(request: Request) -> User:
+    """The person behind the ID token: from the cache of verified tokens in place, else
+    verified in the threadpool (it may fetch the identity provider's keys)."""
+    token, access_token, key = _user_key(request)
+    user = token_cache.verified.get(key)
+    if user is None:
+        user = await run_in_threadpool(_verified, token, access_token, key)
+    return user
+
+
+def _check_reviewer(user: User, settings: Settings) -> User:
     if not (user.has(settings.reviewer_role) or user.has(settings.admin_role)):
         raise ApiError(403, "not_a_reviewer", f"You need the '{settings.reviewer_role}' role.")
     return user
 
 
-def _admin(user: Annotated[User, Depends(_current_user)], settings: SettingsDep) -> User:
+async def _reviewer(user: Annotated[User, Depends(_current_user)], settings: SettingsDep) -> User:
+    return _check_reviewer(user, settings)
+
+
+async def _admin(user: Annotated[User, Depends(_current_user)], settings: SettingsDep) -> User:
     if not user.has(settings.admin_role):
         raise ApiError(403, "not_an_admin", f"You need the '{settings.admin_role}' role.")
     return user
 
 
-def _auditor(user: Annotated[User, Depends(_current_user)], settings: SettingsDep) -> User:
+async def _auditor(user: Annotated[User, Depends(_current_user)], settings: SettingsDep) -> User:
     if not (user.has(settings.admin_role) or user.has(settings.auditor_role)):
         raise ApiError(403, "not_an_auditor", f"You need the '{settings.auditor_role}' or admin role.")
     return user
@@ -143,15 +188,7 @@ def _active_agent(request: Request) -> AgentPrincipal:
     return AgentPrincipal(agent, key)
 
 
-async def _waiting_agent(request: Request) -> AgentPrincipal:
-    """An active agent about to long-poll: authenticated with the waiters' share of the
-    pool (``waiting.read_slots``), so that thousands arriving at once cannot drain it."""
-    async with waiting.read_slots():
-        return await run_in_threadpool(_active_agent, request)
-
-
 CurrentAgent = Annotated[AgentPrincipal, Depends(_current_agent)]
-WaitingAgent = Annotated[AgentPrincipal, Depends(_waiting_agent)]
 ActiveAgent = Annotated[AgentPrincipal, Depends(_active_agent)]
 CurrentUser = Annotated[User, Depends(_current_user)]
 CurrentReviewer = Annotated[User, Depends(_reviewer)]
@@ -163,7 +200,7 @@ def _caller(request: Request, settings: SettingsDep) -> AgentPrincipal | User:
     """An agent (by API key) or a reviewer (by ID token), for endpoints both may read."""
     if _bearer(request).startswith(keys.PREFIX):
         return _active_agent(request)
-    return _reviewer(_current_user(request), settings)
+    return _check_reviewer(_current_user_now(request), settings)
 
 
 CurrentCaller = Annotated[AgentPrincipal | User, Depends(_caller)]

@@ -19,7 +19,7 @@ from backend.core.settings import Settings
 AGENT = [{"apiKey": []}]
 PERSON = [{"idToken": []}, {"oidc": ["openid"]}]
 
-_AGENT_DEPS = {deps._current_agent, deps._placing_agent, deps._active_agent, deps._waiting_agent}
+_AGENT_DEPS = {deps._current_agent, deps._placing_agent, deps._active_agent, deps._waiting_key}
 _PERSON_DEPS = {deps._current_user}
 _EITHER_DEPS = {deps._caller}
 

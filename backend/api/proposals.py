@@ -1,11 +1,19 @@
 """The agents' side: place proposals, wait for decisions, report executions."""
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 
 from backend.api.common import ERRORS, ProposalId
-from backend.api.deps import ActiveAgent, AgentPrincipal, CurrentCaller, PlacingAgent, WaitingAgent
+from backend.api.deps import (
+    ActiveAgent,
+    AgentPrincipal,
+    CurrentCaller,
+    PlacingAgent,
+    ReportingAgent,
+    WaitingKey,
+)
 from backend.catalog import pii
 from backend.core.responses import JsonResponse
 from backend.core.settings import get_settings
@@ -62,21 +70,23 @@ def get_timeline(proposal_id: ProposalId, caller: CurrentCaller) -> JsonResponse
 @router.get("/{proposal_id}/decision", response_model=DecisionState, responses=ERRORS)
 async def wait_for_decision(
     proposal_id: ProposalId,
-    principal: WaitingAgent,
+    key: WaitingKey,
     wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for a decision")] = 0,
 ) -> JsonResponse:
     """Long-poll: answers as soon as the proposal leaves `pending`, or after `wait` seconds.
     No database connection is held while it waits."""
     wait = min(wait, get_settings().max_wait_seconds)
-    agent_id = principal.agent.id
-    state = await waiting.wait_for_decision(agent_id, proposal_id, wait, reading.read_decision_state)
+    read = partial(reading.read_decision_state, key=key)
+    state = await waiting.wait_for_decision(key.agent_id, proposal_id, wait, read)
     return JsonResponse(state)
 
 
 @router.post("/{proposal_id}/execution", status_code=201, response_model=ExecutionPublic, responses=ERRORS)
-def report_execution(proposal_id: ProposalId, body: ExecutionReport, principal: ActiveAgent) -> JsonResponse:
+async def report_execution(
+    proposal_id: ProposalId, body: ExecutionReport, key: ReportingAgent
+) -> JsonResponse:
     """Report the outcome, once. The same report again is a replay; a different one is 409."""
-    content, replayed = outcomes.report_execution(proposal_id, principal.agent.id, body)
+    content, replayed = await outcomes.report_execution_async(proposal_id, key, body)
     if replayed:
         return JsonResponse(content, status_code=200, headers={"Idempotent-Replayed": "true"})
     return JsonResponse(content, status_code=201)

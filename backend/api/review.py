@@ -40,8 +40,16 @@ def list_queue(
 ) -> JsonResponse:
     """Proposals by status (pending by default), the nearest deadline first."""
     page = queue.list_queue(
-        session, status, action_type, agent, q, limit, cursor,
-        user=user, assigned=assigned, decidable=decidable,
+        session,
+        status,
+        action_type,
+        agent,
+        q,
+        limit,
+        cursor,
+        user=user,
+        assigned=assigned,
+        decidable=decidable,
     )
     return JsonResponse(page)
 
@@ -70,9 +78,9 @@ def assign(proposal_id: ProposalId, body: AssignmentCreate, user: CurrentReviewe
 @router.post(
     "/v1/proposals/{proposal_id}/decisions", status_code=201, response_model=DecisionPublic, responses=ERRORS
 )
-def decide(proposal_id: ProposalId, body: DecisionCreate, user: CurrentReviewer) -> JsonResponse:
+async def decide(proposal_id: ProposalId, body: DecisionCreate, user: CurrentReviewer) -> JsonResponse:
     """Approve (optionally with an edited payload) or reject (with reason codes)."""
-    decision: dict[str, Any] = decisions.decide(proposal_id, user, body)
+    decision: dict[str, Any] = await decisions.decide_async(proposal_id, user, body)
     return JsonResponse(decision, status_code=201)
 
 

@@ -10,8 +10,17 @@ from models.system import KillSwitchState, SystemFlag
 FLAG = "kill_switch"
 
 
+# Most databases never have the flag's row; its absence is remembered for the rest of the
+# transaction (a group commit asks once per decision), until set_engaged writes it.
+_ABSENT = "signoff_kill_switch_absent"
+
+
 def engaged(session: Session) -> bool:
+    if session.info.get(_ABSENT):
+        return False
     flag = session.get(SystemFlag, FLAG)
+    if flag is None:
+        session.info[_ABSENT] = True
     return bool(flag and flag.value)
 
 
@@ -23,6 +32,7 @@ def state(session: Session) -> KillSwitchState:
 
 
 def set_engaged(session: Session, engaged: bool, actor: str, reason: str = "") -> KillSwitchState:
+    session.info.pop(_ABSENT, None)
     flag = session.get(SystemFlag, FLAG) or SystemFlag(name=FLAG)
     flag.value = engaged
     flag.updated_at = utcnow()

@@ -50,19 +50,30 @@ def installed() -> tuple[str, ...]:
     return tuple(step.name for step in active)
 
 
+# SQLAlchemy fires these events for a savepoint's release and rollback too; the steps are
+# for the real transaction only. A group commit (``backend/proposals/group_commit.py``)
+# restores the notes of a job it rolls back to its savepoint itself.
+
+
 def _before_commit(session: OrmSession) -> None:
+    if session.in_nested_transaction():
+        return
     for step in active:
         if step.before_commit is not None:
             step.before_commit(session)
 
 
 def _after_commit(session: OrmSession) -> None:
+    if session.in_nested_transaction():
+        return
     for step in active:
         if step.after_commit is not None:
             step.after_commit(session)
 
 
 def _after_rollback(session: OrmSession) -> None:
+    if session.in_nested_transaction():
+        return
     for step in active:
         if step.after_rollback is not None:
             step.after_rollback(session)

@@ -184,13 +184,28 @@ def read_session(snapshot: bool = True) -> Session:
     return Session(engine.execution_options(**options), expire_on_commit=False)
 
 
+class WritesStand(Exception):
+    """A refusal whose writes so far must be committed before it goes out: a proposal found
+    past its deadline is expired, a refused approval is audited. Raised inside a
+    :func:`transaction` (or a group commit's savepoint), it commits what was written and
+    the caller gets ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 @contextmanager
 def transaction() -> Iterator[Session]:
-    """A write transaction: commits on success, rolls back on any exception."""
+    """A write transaction: commits on success, rolls back on any exception except
+    :class:`WritesStand`, which commits and raises the error it carries."""
     with write_session() as session:
         try:
             yield session
             session.commit()
+        except WritesStand as kept:
+            session.commit()
+            raise kept.error from None
         except BaseException:
             session.rollback()
             raise

@@ -18,7 +18,7 @@ approval counts, over the effective payload.
 
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from backend.audit import chain as audit
@@ -27,21 +27,23 @@ from backend.catalog import action_types, edits, pii
 from backend.controls import admission
 from backend.controls.policy import gate
 from backend.core.canonical import sha256_hex
-from backend.core.db import transaction
+from backend.core.db import WritesStand, transaction
 from backend.core.errors import ApiError
 from backend.observability import tracing
-from backend.proposals import duties, quorum, receipts, transitions
+from backend.proposals import duties, group_commit, quorum, receipts, transitions
 from backend.proposals.lookup import load
 from backend.proposals.reading import decisions_of, still_pending
-from backend.proposals.views import decision_public
 from models.action_types import ActionType
 from models.agents import Agent
 from models.audit import AuditAction
-from models.common import utcnow
-from models.proposals import Decision, DecisionCreate, Proposal, Status, Verdict
+from models.common import new_id, utcnow
+from models.proposals import Decision, DecisionCreate, DecisionPublic, Proposal, Status, Verdict
+
+_INSERT = insert(Decision.__table__)  # type: ignore[attr-defined]
 
 # A decision that lost a race with another approval on the same proposal is tried again
-# (it re-reads the proposal); exactly-once comes from the conditional UPDATEs, not this.
+# (it re-reads the proposal, in the same transaction: on PostgreSQL each statement sees
+# what others committed); exactly-once comes from the conditional UPDATEs, not this.
 _ATTEMPTS = 5
 
 
@@ -50,71 +52,84 @@ class _Raced(Exception):
 
 
 def decide(proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]:
-    for _ in range(_ATTEMPTS - 1):
+    """Decide in a transaction of its own (bulk decisions, in-process callers)."""
+    with transaction() as session:
+        return decide_in(session, proposal_id, user, body)
+
+
+async def decide_async(proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]:
+    """Decide through the group-commit writer (``backend/proposals/group_commit.py``): the
+    HTTP path, where concurrent decisions share a transaction and its commit."""
+    job = group_commit.Job(lambda session: decide_in(session, proposal_id, user, body), proposal_id)
+    return await group_commit.writer.run(job)
+
+
+def decide_in(session: Session, proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]:
+    """Decide in ``session``; the caller commits. A refusal that must be recorded (expiry,
+    a refused approval) is raised as ``WritesStand``."""
+    for _ in range(_ATTEMPTS):
         try:
-            return _decide(proposal_id, user, body)
+            return _decide(session, proposal_id, user, body)
         except _Raced:
             continue
-    try:
-        return _decide(proposal_id, user, body)
-    except _Raced:
-        raise ApiError(
-            409, "concurrent_decision", "Other reviewers are deciding this proposal right now; try again."
-        ) from None
+    raise ApiError(
+        409, "concurrent_decision", "Other reviewers are deciding this proposal right now; try again."
+    )
 
 
-def _decide(proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]:
+def _decide(session: Session, proposal_id: str, user: User, body: DecisionCreate) -> dict[str, Any]:
     started = tracing.now()
-    with transaction() as session:
-        # Locked: deciders of one proposal take turns, so each reads the decisions as they
-        # stand (a racer reading a half-finished one would answer a wrong 403 or 409).
-        proposal = still_pending(
-            session, proposal_id, expired="This proposal expired before a decision.", for_update=True
+    # Locked: deciders of one proposal take turns, so each reads the decisions as they
+    # stand (a racer reading a half-finished one would answer a wrong 403 or 409).
+    proposal = still_pending(
+        session, proposal_id, expired="This proposal expired before a decision.", for_update=True
+    )
+    now = utcnow()
+    _check_claim(proposal, user, now)
+    action_type = action_types.require(session, proposal.action_type)
+    agent = session.get(Agent, proposal.agent_id)
+    assert agent is not None
+    # A pending proposal's decisions are its approvals so far, and every approval leaves the
+    # count at 1 or more: none counted means none to read.
+    decisions = decisions_of(session, proposal.id) if proposal.approval_count else []
+    current = quorum.effective_payload(proposal, decisions)
+    if body.seen_payload_sha256 is not None and body.seen_payload_sha256 != sha256_hex(current):
+        raise ApiError(
+            409,
+            "stale_view",
+            "The payload changed since you read it (another approver edited it); read it again.",
+            param="seen_payload_sha256",
+            extra={"payload_sha256": sha256_hex(current)},
         )
-        now = utcnow()
-        _check_claim(proposal, user, now)
-        action_type = action_types.require(session, proposal.action_type)
-        agent = session.get(Agent, proposal.agent_id)
-        assert agent is not None
-        decisions = decisions_of(session, proposal.id)
-        current = quorum.effective_payload(proposal, decisions)
-        if body.seen_payload_sha256 is not None and body.seen_payload_sha256 != sha256_hex(current):
+    if body.verdict == Verdict.reject:
+        _check_reasons(action_type, body)
+        if body.edited_payload is not None:
             raise ApiError(
-                409,
-                "stale_view",
-                "The payload changed since you read it (another approver edited it); read it again.",
-                param="seen_payload_sha256",
-                extra={"payload_sha256": sha256_hex(current)},
+                422,
+                "edit_on_reject",
+                "Only an approval can carry an edited payload.",
+                param="edited_payload",
             )
-        if body.verdict == Verdict.reject:
-            _check_reasons(action_type, body)
-            if body.edited_payload is not None:
-                raise ApiError(
-                    422,
-                    "edit_on_reject",
-                    "Only an approval can carry an edited payload.",
-                    param="edited_payload",
-                )
-            decision = _decision(proposal, user, body, None, None, [], now)
-            _finish(session, proposal, user, decision, Status.rejected)
-        else:
-            decision = _approve(session, proposal, action_type, agent, decisions, current, user, body, now)
-        session.add(decision)
-        session.flush()
-        tracing.finished(
-            "proposal.decide",
-            started,
-            traceparent=proposal.traceparent,
-            context_trace_id=proposal.context.get("trace_id"),
-            attributes={
-                "signoff.proposal.id": proposal.id,
-                "signoff.decision.verdict": decision.verdict,
-                "signoff.decision.reviewer": user.sub,
-                "signoff.decision.edited": decision.edited_payload is not None,
-                "signoff.policy.version": decision.policy_version,
-            },
-        )
-        return decision_public(decision).model_dump(mode="json")
+        decision = _decision(proposal, user, body, None, None, [], now)
+        _finish(session, proposal, user, decision, Status.rejected)
+    else:
+        decision = _approve(session, proposal, action_type, agent, decisions, current, user, body, now)
+    # A Core INSERT: an ORM object and its flush cost more than the rest of the decision.
+    session.connection().execute(_INSERT, decision)
+    tracing.finished(
+        "proposal.decide",
+        started,
+        traceparent=proposal.traceparent,
+        context_trace_id=proposal.context.get("trace_id"),
+        attributes={
+            "signoff.proposal.id": proposal.id,
+            "signoff.decision.verdict": decision["verdict"],
+            "signoff.decision.reviewer": user.sub,
+            "signoff.decision.edited": decision["edited_payload"] is not None,
+            "signoff.policy.version": decision["policy_version"],
+        },
+    )
+    return DecisionPublic.model_validate(decision).model_dump(mode="json")
 
 
 def _approve(
@@ -127,7 +142,7 @@ def _approve(
     user: User,
     body: DecisionCreate,
     now: Any,
-) -> Decision:
+) -> dict[str, Any]:
     admission.check(session, agent, admission.Asker.reviewer)
     if body.reason_codes:
         _check_reasons(action_type, body)
@@ -136,7 +151,9 @@ def _approve(
     refused = duties.refusal(session, user, agent, action_type, decisions)
     if refused is not None:
         _refuse(session, proposal, user, "separation_of_duties", {"rule": refused})
-        raise ApiError(403, "separation_of_duties", duties.MESSAGES[refused], extra={"rule": refused})
+        raise WritesStand(
+            ApiError(403, "separation_of_duties", duties.MESSAGES[refused], extra={"rule": refused})
+        )
     edited = _edit(action_type, current, body)
     final_payload = edited if edited is not None else current
     verdict = gate.judge_approval(session, user, agent, action_type, final_payload, proposal.context)
@@ -148,11 +165,13 @@ def _approve(
             "insufficient_privilege",
             {"policy_ids": verdict.policy_ids, "policy_version": verdict.version},
         )
-        raise ApiError(
-            403,
-            "insufficient_privilege",
-            "Policy does not let you approve this action.",
-            extra={"policy_ids": verdict.policy_ids},
+        raise WritesStand(
+            ApiError(
+                403,
+                "insufficient_privilege",
+                "Policy does not let you approve this action.",
+                extra={"policy_ids": verdict.policy_ids},
+            )
         )
     decision = _decision(proposal, user, body, edited, verdict.version, verdict.policy_ids, now)
     needed = quorum.required(session, proposal, action_type, agent)
@@ -170,22 +189,17 @@ def _approve(
         receipts.add(session, receipt)
         return decision
     # Short of the quorum: record the approval; the proposal stays pending for the next one.
-    moved = session.execute(
-        update(Proposal)
-        .where(
-            Proposal.id == proposal.id,  # type: ignore[arg-type]
-            Proposal.status == Status.pending.value,  # type: ignore[arg-type]
-            Proposal.updated_at == proposal.updated_at,  # type: ignore[arg-type]
-        )
-        .values(
-            approval_count=count,
-            approvals_required=needed,
-            updated_at=now,
-            **_released_if_held(proposal, user),
-        )
+    moved = transitions.set_if(
+        session,
+        proposal.id,
+        Status.pending,
+        proposal.updated_at,
+        approval_count=count,
+        approvals_required=needed,
+        updated_at=now,
+        **_released_if_held(proposal, user),
     )
-    if not moved.rowcount:  # type: ignore[attr-defined]
-        session.rollback()
+    if not moved:
         raise _Raced
     audit.record(
         session,
@@ -224,7 +238,7 @@ def _finish(
     session: Session,
     proposal: Proposal,
     user: User,
-    decision: Decision,
+    decision: dict[str, Any],
     status: Status,
     receipt: receipts.Issued | None = None,
     **values: Any,
@@ -239,12 +253,11 @@ def _finish(
         actor=user.actor,
         action=AuditAction.PROPOSAL_DECIDED,
         data=data,
-        at=decision.created_at,
+        at=decision["created_at"],
         unchanged_since=proposal.updated_at,
         **values,
     ):
-        session.rollback()
-        current = load(session, proposal.id)
+        current = load(session, proposal.id, for_update=True)  # as it stands now
         if current.status == Status.pending:
             raise _Raced
         raise transitions.already_decided(current)
@@ -258,39 +271,42 @@ def _decision(
     version: int | None,
     policy_ids: list[str],
     now: Any,
-) -> Decision:
-    return Decision(
-        proposal_id=proposal.id,
-        verdict=body.verdict.value,
-        decided_by="user",
-        reviewer_sub=user.sub,
-        reviewer_email=user.email,
-        reviewer_name=user.name,
-        reviewer_groups=list(user.groups),
-        reason_codes=body.reason_codes,
-        comment=body.comment,
-        edited_payload=edited,
-        policy_version=version,
-        policy_ids=policy_ids,
-        created_at=now,
-    )
-
-
-def _audit_data(decision: Decision, user: User) -> dict[str, Any]:
+) -> dict[str, Any]:
+    """The ``decisions`` row, as the Core INSERT takes it."""
     return {
-        "verdict": decision.verdict,
-        "reason_codes": decision.reason_codes,
-        "comment": decision.comment,
-        "edited": decision.edited_payload is not None,
-        "edited_payload": decision.edited_payload,
-        "policy_version": decision.policy_version,
-        "policy_ids": decision.policy_ids,
+        "id": new_id(),
+        "proposal_id": proposal.id,
+        "verdict": body.verdict.value,
+        "decided_by": "user",
+        "reviewer_sub": user.sub,
+        "reviewer_email": user.email,
+        "reviewer_name": user.name,
+        "reviewer_groups": list(user.groups),
+        "reason_codes": body.reason_codes,
+        "comment": body.comment,
+        "edited_payload": edited,
+        "policy_version": version,
+        "policy_ids": policy_ids,
+        "created_at": now,
+    }
+
+
+def _audit_data(decision: dict[str, Any], user: User) -> dict[str, Any]:
+    return {
+        "verdict": decision["verdict"],
+        "reason_codes": decision["reason_codes"],
+        "comment": decision["comment"],
+        "edited": decision["edited_payload"] is not None,
+        "edited_payload": decision["edited_payload"],
+        "policy_version": decision["policy_version"],
+        "policy_ids": decision["policy_ids"],
         "reviewer": {"sub": user.sub, "email": user.email, "groups": list(user.groups)},
     }
 
 
 def _refuse(session: Session, proposal: Proposal, user: User, code: str, data: dict[str, Any]) -> None:
-    """A refused approval is audited (and committed) before the 403 goes out."""
+    """A refused approval is audited; the caller raises the 403 as ``WritesStand``, so the
+    audit event is committed before the 403 goes out."""
     audit.record(
         session,
         user.actor,
@@ -298,7 +314,6 @@ def _refuse(session: Session, proposal: Proposal, user: User, code: str, data: d
         f"proposal:{proposal.id}",
         {"code": code, **data, "groups": list(user.groups)},
     )
-    session.commit()
 
 
 def _check_claim(proposal: Proposal, user: User, now: Any) -> None:

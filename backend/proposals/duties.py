@@ -7,12 +7,31 @@ are refused, unless the action type turns the rule off (``separation_of_duties``
 
 from collections.abc import Sequence
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from backend.auth.oidc import User
 from models.action_types import ActionType
 from models.agents import Agent, Grant
 from models.proposals import Decision, Verdict
+
+_GRANTED_BY = select(Grant.granted_by).where(
+    Grant.agent_id == bindparam("agent_id"),  # type: ignore[arg-type]
+    Grant.action_type == bindparam("action_type"),  # type: ignore[arg-type]
+)
+
+
+_MEMO = "signoff_grants_given_by"
+
+
+def _granted_by(session: Session, agent_id: str, action_type: str) -> str | None:
+    """Who granted the agent the action type, read once per transaction (a group commit
+    decides many proposals of one agent in one)."""
+    memo: dict[tuple[str, str], str | None] = session.info.setdefault(_MEMO, {})
+    key = (agent_id, action_type)
+    if key not in memo:
+        memo[key] = session.scalars(_GRANTED_BY, {"agent_id": agent_id, "action_type": action_type}).first()
+    return memo[key]
 
 
 def _is(user: User, who: str | None) -> bool:
@@ -31,9 +50,7 @@ def refusal(
         return "agent_owner"
     if _is(user, agent.created_by):
         return "agent_creator"
-    granted_by = session.exec(
-        select(Grant.granted_by).where(Grant.agent_id == agent.id, Grant.action_type == action_type.name)
-    ).first()
+    granted_by = _granted_by(session, agent.id, action_type.name)
     if _is(user, granted_by):
         return "grant_giver"
     if any(d.verdict == Verdict.approve and d.reviewer_sub == user.sub for d in decisions):

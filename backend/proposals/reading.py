@@ -8,10 +8,13 @@ the sweep would give it a moment later.
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
+from backend.agents import keys
 from backend.catalog import action_types
-from backend.core.db import read_session, transaction
+from backend.controls import admission
+from backend.core.db import WritesStand, read_session, transaction
 from backend.core.errors import ApiError
 from backend.proposals import quorum, receipts, transitions
 from backend.proposals.lookup import load, load_for_agent
@@ -39,24 +42,25 @@ def expire_if_due(session: Session, proposal: Proposal) -> bool:
 def still_pending(session: Session, proposal_id: str, expired: str, *, for_update: bool = False) -> Proposal:
     """The proposal, for work that needs it pending (a decision, a claim). One found past its
     deadline is expired, that is committed, and the caller gets 409 ``proposal_expired`` with
-    the message ``expired``; one that left ``pending`` already, 409 ``already_decided``."""
+    the message ``expired`` (raised as ``WritesStand``: the transaction or savepoint around
+    it commits the expiry); one that left ``pending`` already, 409 ``already_decided``."""
     proposal = load(session, proposal_id, for_update=for_update)
     if expire_if_due(session, proposal):
-        session.commit()
-        raise ApiError(409, "proposal_expired", expired)
+        raise WritesStand(ApiError(409, "proposal_expired", expired))
     if proposal.status != Status.pending:
         raise transitions.already_decided(proposal)
     return proposal
 
 
+_DECISIONS = (
+    select(Decision)
+    .where(Decision.proposal_id == bindparam("proposal_id"))  # type: ignore[arg-type]
+    .order_by(Decision.created_at, Decision.id)  # type: ignore[arg-type]
+)
+
+
 def decisions_of(session: Session, proposal_id: str) -> list[Decision]:
-    return list(
-        session.exec(
-            select(Decision)
-            .where(Decision.proposal_id == proposal_id)  # type: ignore[arg-type]
-            .order_by(Decision.created_at, Decision.id)  # type: ignore[arg-type]
-        ).all()
-    )
+    return list(session.scalars(_DECISIONS, {"proposal_id": proposal_id}).all())
 
 
 def full_view(session: Session, proposal: Proposal, unmask: bool = True) -> dict[str, Any]:
@@ -81,9 +85,23 @@ def _is_overdue(proposal: Proposal) -> bool:
     return proposal.status == Status.pending and proposal.expires_at <= utcnow()
 
 
-def _read(proposal_id: str, agent_id: str | None, render: Callable[[Session, Proposal], _T]) -> _T:
-    """Read without taking SQLite's write lock; write only when the proposal must expire first."""
-    with read_session() as session:
+def _read(
+    proposal_id: str,
+    agent_id: str | None,
+    render: Callable[[Session, Proposal], _T],
+    key: keys.KeyRef | None = None,
+    snapshot: bool = True,
+) -> _T:
+    """Read without taking SQLite's write lock; write only when the proposal must expire
+    first. Given ``key`` (let in on a moment-old answer), the key and its agent are checked
+    for certain first, in the same session. ``snapshot=False`` for a render that needs no
+    common snapshot (see ``read_session``)."""
+    with read_session(snapshot=snapshot) as session:
+        if key is not None:
+            agent, kill_switch_engaged = keys.recheck(session, key)
+            refusal = admission.refusal(agent, kill_switch_engaged, admission.Asker.agent)
+            if refusal is not None:
+                raise refusal
         proposal = load_for_agent(session, agent_id, proposal_id) if agent_id else load(session, proposal_id)
         if not _is_overdue(proposal):
             return render(session, proposal)
@@ -121,6 +139,16 @@ def decision_state(session: Session, proposal: Proposal) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-def read_decision_state(agent_id: str, proposal_id: str) -> tuple[dict[str, Any], bool]:
+def read_decision_state(
+    agent_id: str, proposal_id: str, key: keys.KeyRef | None = None
+) -> tuple[dict[str, Any], bool]:
     """The state a long-poller sees, and whether it is final for waiting purposes."""
-    return _read(proposal_id, agent_id, lambda s, p: (decision_state(s, p), p.status != Status.pending))
+    # No common snapshot needed: what decision_state reads after the proposal (its decisions
+    # once decided, its receipt once approved) was committed with the status it read.
+    return _read(
+        proposal_id,
+        agent_id,
+        lambda s, p: (decision_state(s, p), p.status != Status.pending),
+        key,
+        snapshot=False,
+    )

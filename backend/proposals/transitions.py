@@ -11,7 +11,7 @@ and wakes the agent's long-poll; reaching ``executed`` or ``failed`` goes throug
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlmodel import Session
 
 from backend.audit import chain as audit
@@ -25,6 +25,36 @@ from models.proposals import Decision, Proposal, Status, Verdict
 FINAL_FROM_PENDING = frozenset({Status.approved, Status.rejected, Status.expired, Status.cancelled})
 
 
+_TABLE = Proposal.__table__  # type: ignore[attr-defined]
+# The UPDATEs, built once per shape (which columns it sets, whether it checks updated_at):
+# building the expression anew each time cost more than running it.
+_UPDATES: dict[tuple[tuple[str, ...], bool], Any] = {}
+
+
+def _update(columns: tuple[str, ...], checked: bool) -> Any:
+    statement = _UPDATES.get((columns, checked))
+    if statement is None:
+        conditions = [_TABLE.c.id == bindparam("_id"), _TABLE.c.status == bindparam("_from")]
+        if checked:
+            conditions.append(_TABLE.c.updated_at == bindparam("_since"))
+        statement = update(_TABLE).where(*conditions).values({c: bindparam(c) for c in columns})
+        _UPDATES[columns, checked] = statement
+    return statement
+
+
+def set_if(
+    session: Session, proposal_id: str, current: Status, since: datetime | None, **values: Any
+) -> bool:
+    """Set ``values`` on a proposal still in status ``current`` (and, given ``since``, not updated
+    since); False if it was not. A Core UPDATE: proposals already loaded in ``session`` are
+    not refreshed, so whoever writes one afterwards loads it afresh (``load(for_update=True)``)."""
+    params = {**values, "_id": proposal_id, "_from": current.value}
+    if since is not None:
+        params["_since"] = since
+    result = session.connection().execute(_update(tuple(sorted(values)), since is not None), params)
+    return bool(result.rowcount)
+
+
 def transition(
     session: Session,
     proposal_id: str,
@@ -36,15 +66,15 @@ def transition(
 ) -> bool:
     """Move one proposal from one status to another; False if someone else moved it first
     (or, given ``unchanged_since``, changed it at all since it was read: another approval)."""
-    conditions = [Proposal.id == proposal_id, Proposal.status == from_status.value]
-    if unchanged_since is not None:
-        conditions.append(Proposal.updated_at == unchanged_since)
-    result = session.execute(
-        update(Proposal)
-        .where(*conditions)  # type: ignore[arg-type]
-        .values(status=to_status.value, updated_at=utcnow(), **values)
+    return set_if(
+        session,
+        proposal_id,
+        from_status,
+        unchanged_since,
+        **values,
+        status=to_status.value,
+        updated_at=utcnow(),
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def leave_pending(

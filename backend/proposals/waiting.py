@@ -94,14 +94,17 @@ def proposal_changed(session: Session, proposal_id: str) -> None:
     session.info.setdefault(_CHANGED, set()).add(proposal_id)
 
 
+_NOTIFY = text("SELECT pg_notify(:c, p) FROM unnest(CAST(:ids AS text[])) AS p")
+
+
 def _notify_other_replicas(session: OrmSession) -> None:
     changed = session.info.get(_CHANGED)
     if not changed:
         return
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
-        for pid in changed:
-            session.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": pid})
+        # One notification per proposal, all in one statement (a group commit changes many).
+        session.execute(_NOTIFY, {"c": CHANNEL, "ids": sorted(changed)})
 
 
 def _wake_local(session: OrmSession) -> None:
