@@ -120,7 +120,10 @@ def write_secrets(workdir: Path, content: str) -> Path:
     return path
 
 
-def console_command(port: int) -> list[str]:
+def console_command(port: int, error_details: str = "none") -> list[str]:
+    """The console's server. ``error_details`` is Streamlit's ``client.showErrorDetails``:
+    ``none`` for people (an unexpected error shows Streamlit's redacted notice, never a stack
+    trace); the browser tests ask for ``full``, so a traceback fails them visibly."""
     return [
         sys.executable,
         "-m",
@@ -139,6 +142,8 @@ def console_command(port: int) -> list[str]:
         "none",
         "--client.toolbarMode",
         "viewer",
+        "--client.showErrorDetails",
+        error_details,
     ]
 
 

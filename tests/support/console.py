@@ -25,7 +25,7 @@ class Console:
         stack.write_secrets(self.workdir, stack.secrets_toml(self.port, idp_url, api_url, client_id))
         env = {**os.environ, "SIGNOFF_API_URL": api_url}
         self.proc = subprocess.Popen(
-            stack.console_command(self.port),
+            stack.console_command(self.port, error_details="full"),
             cwd=self.workdir,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -143,7 +143,9 @@ def _params() -> dict[str, Any]:
 def _queue_table() -> None:
     if opened := st.session_state.pop("q_open", None):
         st.session_state["current"] = opened
-        st.switch_page("views/review.py")
+        # The target's query string is given, not cleared: Streamlit refuses to clear one that
+        # holds this page's bound filters (a chosen view crashed the switch).
+        st.switch_page("views/review.py", query_params={"id": opened})
     header = st.container()  # filled last: the rows are what the reviewer waits for
     cursors: list[str | None] = st.session_state["q_cursors"]
     page = client.get("/v1/queue", **_params(), limit=PAGE_SIZE, cursor=cursors[-1])
@@ -218,7 +220,7 @@ if bar.button(
     "Review next (n)", type="primary", icon=":material/play_arrow:", key="review_next", shortcut="n"
 ):
     st.session_state["current"] = None
-    st.switch_page("views/review.py")
+    st.switch_page("views/review.py", query_params={})
 bar.button("Down (j)", key="q_down", shortcut="j", on_click=move, args=(1,), type="tertiary")
 bar.button("Up (k)", key="q_up", shortcut="k", on_click=move, args=(-1,), type="tertiary")
 bar.button("Open (o)", key="q_enter", shortcut="o", on_click=open_focused, type="tertiary")
