@@ -113,12 +113,12 @@ def context(ctx: dict[str, Any]) -> None:
         "cost_usd": "Cost",
     }
     rows = [
-        {"": name, "value": f"${ctx[key]:.4f}" if key == "cost_usd" else show_bidi(str(ctx[key]))}
+        {"Field": name, "Value": f"${ctx[key]:.4f}" if key == "cost_usd" else show_bidi(str(ctx[key]))}
         for key, name in labels.items()
         if ctx.get(key) is not None
     ]
     if rows:
-        st.table(pd.DataFrame(rows).set_index(""))
+        st.table(pd.DataFrame(rows).set_index("Field"))
     else:
         st.caption("The agent sent no context.")
 
@@ -148,7 +148,7 @@ def why_here(p: dict[str, Any], kind: dict[str, Any]) -> None:
             ("Policies that matched", ", ".join(policy.get("policy_ids") or []) or "none"),
             ("Flags", ", ".join(p.get("flags") or []) or "none"),
         ]
-        st.table(pd.DataFrame([{"": a, "value": str(b)} for a, b in rows]).set_index(""))
+        st.table(pd.DataFrame([{"Field": a, "Value": str(b)} for a, b in rows]).set_index("Field"))
 
 
 def decisions(p: dict[str, Any], kind: dict[str, Any]) -> None:
