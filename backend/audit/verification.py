@@ -262,9 +262,10 @@ class _Span:
     bad: tuple[str, str | None] | None  # reason, first_bad
 
 
-# A walk is split over processes only when each gets at least this many events: each one
-# costs a process start and a connection.
+# A walk is split into ranges of at least this many events (each costs a connection and
+# a task), up to this many ranges per process.
 _MIN_SPAN = 100_000
+_SPANS_PER_WORKER = 4
 
 
 def _walk_span(
@@ -325,8 +326,10 @@ def _walk_all(conn: Connection, walk: _Walk, workers: int) -> None:
     """The whole chain: in this process, or split by seq over `workers` processes once it is
     large enough (hashing is CPU-bound and Python runs it on one core per process)."""
     top = conn.execute(text("SELECT max(seq) FROM audit_events")).scalar() or 0
-    spans = min(workers, top // _MIN_SPAN)
-    source = _source(conn) if spans > 1 else None
+    # More ranges than processes: the parent unpickles and joins the first ranges' facts
+    # while the last are still walked, instead of all of them after the walk.
+    spans = min(workers * _SPANS_PER_WORKER, top // _MIN_SPAN)
+    source = _source(conn) if workers > 1 and spans > 1 else None
     if source is None:
         walk.run(_rows(conn, 0))
         return
@@ -339,7 +342,7 @@ def _walk_all(conn: Connection, walk: _Walk, workers: int) -> None:
         "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     )
     # Leaving the pool terminates it: after a discrepancy the ranges still being walked stop.
-    with context.Pool(spans) as pool:
+    with context.Pool(min(workers, spans)) as pool:
         parts = [
             pool.apply_async(_walk_span, (source, walk.mac_keys, lo, hi, walk.facts is not None))
             for lo, hi in ranges
