@@ -7,25 +7,40 @@ and verifying a large trail, in full from the CLI and incrementally as the Audit
 1. The added cost per create and per decision: the work the receipts and the keyed trail
    add, timed as the write path runs it (a receipt signed per approval; an event MAC per
    audit event and a head MAC per transaction; a create writes 2-3 events, a decision 1).
-2. A chain of N events (real hashes and MACs, event data as placement writes it) is
-   written straight into the table, then ``signoff audit verify --full`` is timed in a
-   subprocess, and ``verify_incremental`` after a checkpoint and 2,000 more events.
+2. A trail of about N events is written straight into the tables (real hashes and MACs):
+   proposals placed, decided and executed as the real flow records them, with their
+   ``proposals``, ``decisions`` and ``executions`` rows (``_FATES``: 80 % approved, 5 % with
+   an edited payload; 78 % executed, 3 % failed; 10 % rejected; 5 % expired; 5 % pending;
+   3.73 events per proposal, so 939,000 proposals in 3.5M events), interleaved as a live
+   system writes them. Then ``signoff audit verify --full`` is timed in a subprocess (with
+   ``--split``, once more in process around its steps), and ``verify_incremental`` after a
+   checkpoint and 2,000 more events. ``--chain-only`` writes ``policy.updated`` events and
+   no rows instead: the walk alone, with nothing to cross-check.
 Targets: < 0.2 ms p99 added; full verify of 3.5M events < 30 s; incremental < 1 s.
 
-The CLI walks the chain in one process per core, each over its own range of seq, and joins
-the ranges (``backend/audit/verification.py``, ``_walk_all``); the time it prints is the
-CLI's and its workers', not the database server's. Measured 2026-12-01 on the shared 2-core
-AMD EPYC machine, load average 7 to 9 (other sessions running):
+The CLI walks the chain in one process per core, each over ranges of seq, and joins the
+ranges (``backend/audit/verification.py``, ``_walk_all``), then compares every row with the
+facts the events recorded (``_cross_check``, in the parent); the time it prints is the CLI's
+and its workers', not the database server's. Measured 2026-12-01 on the shared 2-core AMD
+EPYC machine (other sessions running; load average given per figure):
 
 - added p99, CPU time (wall): a decision 0.06-0.13 ms (0.10-4.4 ms), a create in approve
   mode 0.01-0.02 ms (0.01-0.03 ms), in execute mode 0.06-0.14 ms (0.11-5.3 ms). The wall
   p99 is the calls the scheduler paused; the receipt's Ed25519 signature is the bulk.
-- 3.5M events, SQLite: 32.9 s wall, 21.1 s CPU (6.0 µs per event), 10.6 s on two idle
-  cores; incremental 11 ms median.
-- 3.5M events, PostgreSQL: 45.8 s wall, 18.1 s CPU (5.2 µs per event), plus about 1.7 µs
-  per event of the server's (measured on its backend at 300,000 events): about 12 s on two
-  idle cores; incremental 62 ms median.
-- Before (one process, psycopg loading the JSON and the times): about 30 µs per event, 107 s.
+- 3.5M events of proposals (939,000, with 873,000 decisions and 732,000 executions), SQLite,
+  load 3 to 3.5: 41.2 s wall, 40.2 s CPU (11.5 µs per event), peak RSS 1.0 GB (the parent,
+  holding the facts); in process, the workers' walk 29.8 s CPU, the parent 11.0 s (the
+  cross-check 6.2 s of it; the rest unpickling and joining the ranges' facts, overlapping
+  the walk, and starting up). On two idle cores that is about 25 s (estimated: the walk
+  split in two, then the cross-check and the last range's join). Before (the facts as dicts
+  merged after the walk, rows read through SQLAlchemy): 57.7 s CPU, 1.3 GB. Incremental
+  22 ms median.
+- The same on PostgreSQL, load 6 to 7.5: 53.2 s wall, 35.9 s CPU (10.3 µs per event), 1.0 GB;
+  workers 28.2 s, parent 10.1 s (cross-check 4.5 s); about 23 s on two idle cores plus the
+  server's share (~1.7 µs per event for the walk): about 27 s. Before: 53.5 s CPU. Incremental
+  52 ms median.
+- ``--chain-only`` (no rows): about 6 µs of CPU per event, 11-12 s on two idle cores; before
+  the walk was split (one process, psycopg loading the JSON and the times), 30 µs, 107 s.
 """
 
 import argparse
@@ -490,10 +505,11 @@ def split(cores: int) -> str:
         verification._Walk.join, verification._cross_check = join, cross  # type: ignore[method-assign]
     workers = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
     walk = took - spent["join"] - spent["cross"]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return (
         f"{took:.1f} s wall: walk {walk:.1f} s (workers' CPU {workers:.1f} s), joining their facts "
         f"{spent['join']:.1f} s, cross-check {spent['cross']:.1f} s ({spent['cross_cpu']:.1f} s CPU); "
-        f"this process {own:.1f} s CPU, peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
+        f"this process {own:.1f} s CPU, peak RSS {peak / 1024:.0f} MB; "
         f"ok={result.ok} {result.reason or ''}"
     )
 
