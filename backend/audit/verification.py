@@ -20,6 +20,7 @@ import itertools
 import multiprocessing
 import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +38,6 @@ from backend.core.db import is_sqlite
 from backend.core.keys import Keys, get_keys
 from backend.core.settings import get_settings
 from models.audit import AuditCheckpoint, AuditEvent, AuditHead, AuditVerification, CheckpointRef
-from models.proposals import Decision, Execution, Proposal
 
 _BATCH = 20_000
 # The events that create a proposal, decision or execution row or change a proposal's
@@ -54,6 +54,15 @@ _CROSS_CHECKED = {
     "proposal.expired",
     "proposal.cancelled",
 }
+
+
+# What a proposal's events recorded, per proposal id: a list, not a dict, as there are a
+# million or more, pickled from the workers and merged: [which of payload and status an
+# event set (bits), payload_sha256, status, decisions (verdict, reviewer sub, edited
+# payload's SHA-256) or None, execution (status, result_sha256) or None].
+Facts = dict[str, list[Any]]
+_SEEN, _PAYLOAD, _STATUS, _DECISIONS, _EXECUTION = range(5)
+_CREATED, _STATUS_SET = 1, 2
 
 
 class Discrepancy(Exception):
@@ -139,7 +148,7 @@ class _Walk:
     checked: int = 0
     unkeyed: int = 0
     keyed: bool = False
-    facts: dict[str, dict[str, Any]] | None = None
+    facts: Facts | None = None
 
     def run(self, rows: Iterable[Any]) -> None:
         prev, expected, facts = self.prev, self.seq + 1, self.facts
@@ -216,13 +225,10 @@ class _Walk:
         if span.bad is not None:
             raise Discrepancy(*span.bad)
         if self.facts is not None and span.facts:
-            for pid, seen in span.facts.items():
-                mine = self.facts.setdefault(pid, {})
-                for key, value in seen.items():
-                    if key == "decisions":
-                        mine.setdefault(key, []).extend(value)
-                    else:
-                        mine[key] = value
+            if self.facts:
+                _merge(self.facts, span.facts)
+            else:  # the first range's: taken as it is
+                self.facts = span.facts
         self.prev, self.seq = span.prev, span.seq
         self.unkeyed += 0 if self.keyed else span.unkeyed
         self.keyed = self.keyed or span.keyed
@@ -252,13 +258,14 @@ class _Span:
     keyed: bool
     unkeyed: int  # its leading events without a MAC
     checked: int
-    facts: dict[str, dict[str, Any]] | None
+    facts: Facts | None
     bad: tuple[str, str | None] | None  # reason, first_bad
 
 
-# A walk is split over processes only when each gets at least this many events: each one
-# costs a process start and a connection.
+# A walk is split into ranges of at least this many events (each costs a connection and
+# a task), up to this many ranges per process.
 _MIN_SPAN = 100_000
+_SPANS_PER_WORKER = 4
 
 
 def _walk_span(
@@ -319,8 +326,10 @@ def _walk_all(conn: Connection, walk: _Walk, workers: int) -> None:
     """The whole chain: in this process, or split by seq over `workers` processes once it is
     large enough (hashing is CPU-bound and Python runs it on one core per process)."""
     top = conn.execute(text("SELECT max(seq) FROM audit_events")).scalar() or 0
-    spans = min(workers, top // _MIN_SPAN)
-    source = _source(conn) if spans > 1 else None
+    # More ranges than processes: the parent unpickles and joins the first ranges' facts
+    # while the last are still walked, instead of all of them after the walk.
+    spans = min(workers * _SPANS_PER_WORKER, top // _MIN_SPAN)
+    source = _source(conn) if workers > 1 and spans > 1 else None
     if source is None:
         walk.run(_rows(conn, 0))
         return
@@ -333,7 +342,7 @@ def _walk_all(conn: Connection, walk: _Walk, workers: int) -> None:
         "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     )
     # Leaving the pool terminates it: after a discrepancy the ranges still being walked stop.
-    with context.Pool(spans) as pool:
+    with context.Pool(min(workers, spans)) as pool:
         parts = [
             pool.apply_async(_walk_span, (source, walk.mac_keys, lo, hi, walk.facts is not None))
             for lo, hi in ranges
@@ -342,32 +351,68 @@ def _walk_all(conn: Connection, walk: _Walk, workers: int) -> None:
             walk.join(part.get())
 
 
-def _note(facts: dict[str, dict[str, Any]], action: str, subject: str, data: dict[str, Any]) -> None:
+def _note(facts: Facts, action: str, subject: str, data: dict[str, Any]) -> None:
     pid = subject.partition(":")[2]
-    seen = facts.setdefault(pid, {})
+    seen = facts.get(pid)
+    if seen is None:
+        seen = facts[pid] = [0, None, None, None, None]
     if action == "proposal.created":
-        seen["payload_sha256"] = data.get("payload_sha256")
-        seen["status"] = data.get("status")
+        seen[_SEEN] |= _CREATED | _STATUS_SET
+        seen[_PAYLOAD] = data.get("payload_sha256")
+        seen[_STATUS] = data.get("status")
     elif action in ("proposal.decided", "decision.recorded"):
         reviewer = data.get("reviewer") or {}
         edited = data.get("edited_payload")
-        seen.setdefault("decisions", []).append(
-            (data.get("verdict"), reviewer.get("sub"), None if edited is None else sha256_hex(edited))
+        _decided(
+            seen, (data.get("verdict"), reviewer.get("sub"), None if edited is None else sha256_hex(edited))
         )
         if action == "proposal.decided":
-            seen["status"] = "approved" if data.get("verdict") == "approve" else "rejected"
+            _set_status(seen, "approved" if data.get("verdict") == "approve" else "rejected")
     elif action == "proposal.executed":
-        seen["execution"] = (data.get("status"), data.get("result_sha256"))
-        seen["status"] = "executed" if data.get("status") == "succeeded" else "failed"
+        seen[_EXECUTION] = (data.get("status"), data.get("result_sha256"))
+        _set_status(seen, "executed" if data.get("status") == "succeeded" else "failed")
     elif action == "proposal.expired":
         # ``on_expiry: reject`` ends it rejected, with a system decision (no reviewer, no
         # edit); events from before ``outcome`` existed mean expired.
         outcome = data.get("outcome") or "expired"
-        seen["status"] = outcome
+        _set_status(seen, outcome)
         if outcome == "rejected":
-            seen.setdefault("decisions", []).append(("reject", None, None))
+            _decided(seen, ("reject", None, None))
     elif action == "proposal.cancelled":
-        seen["status"] = "cancelled"
+        _set_status(seen, "cancelled")
+
+
+def _set_status(seen: list[Any], status: str) -> None:
+    seen[_SEEN] |= _STATUS_SET
+    seen[_STATUS] = status
+
+
+def _decided(seen: list[Any], decision: tuple[Any, Any, Any]) -> None:
+    if seen[_DECISIONS] is None:
+        seen[_DECISIONS] = [decision]
+    else:
+        seen[_DECISIONS].append(decision)
+
+
+def _merge(facts: Facts, later: Facts) -> None:
+    """Add what a later range of the chain saw: as if one walk had gone on into it (a later
+    event's payload, status and execution win; decisions add up)."""
+    for pid, seen in later.items():
+        mine = facts.get(pid)
+        if mine is None:
+            facts[pid] = seen
+            continue
+        bits = seen[_SEEN]
+        if bits & _CREATED:
+            mine[_PAYLOAD] = seen[_PAYLOAD]
+        if bits & _STATUS_SET:
+            mine[_STATUS] = seen[_STATUS]
+        mine[_SEEN] |= bits
+        if seen[_DECISIONS] is not None:
+            earlier = mine[_DECISIONS]
+            mine[_DECISIONS] = seen[_DECISIONS] if earlier is None else earlier + seen[_DECISIONS]
+        if seen[_EXECUTION] is not None:
+            mine[_EXECUTION] = seen[_EXECUTION]
 
 
 def _payload_matches(recorded: str | None, payload: Any) -> bool:
@@ -383,62 +428,86 @@ def _result_digest(result: Any) -> str:
     return hashlib.sha256(orjson.dumps(result)).hexdigest()
 
 
-def _keyset(conn: Connection, columns: tuple[Any, ...], key: Any) -> Iterator[Any]:
-    last = ""
-    while True:
-        rows = conn.execute(select(*columns).where(key > last).order_by(key).limit(_BATCH)).all()
-        if not rows:
-            return
-        yield from rows
-        last = rows[-1][0]
+# The rows compared with the facts, in the order a discrepancy among them is named.
+_PROPOSAL_ROWS = "SELECT id, status, payload{} FROM proposals ORDER BY id"
+_DECISION_ROWS = "SELECT id, proposal_id, verdict, reviewer_sub, edited_payload{} FROM decisions ORDER BY id"
+_EXECUTION_ROWS = "SELECT proposal_id, status, result{} FROM executions ORDER BY proposal_id"
 
 
-def _cross_check(conn: Connection, facts: dict[str, dict[str, Any]]) -> None:
+@contextmanager
+def _scan(conn: Connection, statement: str) -> Iterator[Iterator[tuple[Any, ...]]]:
+    """A table's rows straight off the driver's cursor, as the walk reads the events: JSON
+    as text (decoded with orjson, as the engine does), without SQLAlchemy's per-row work.
+    On PostgreSQL a server-side cursor in the session's transaction, so memory stays flat."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    sqlite = is_sqlite(str(conn.engine.url))
+    cur = driver.cursor() if sqlite else driver.cursor(name="signoff_audit_cross_check")
+    try:
+        cur.execute(statement.format("" if sqlite else "::text"))
+        # In batches: psycopg's server-side cursor costs a Python call per row iterated.
+        yield itertools.chain.from_iterable(iter(lambda: cur.fetchmany(_BATCH), []))
+    finally:
+        cur.close()
+
+
+def _json(value: str | None) -> Any:
+    return None if value is None else orjson.loads(value)
+
+
+def _cross_check(conn: Connection, facts: Facts) -> None:
     """Every proposal, decision and execution row against what its events recorded."""
-    for pid, status, payload in _keyset(conn, (Proposal.id, Proposal.status, Proposal.payload), Proposal.id):
-        seen = facts.get(pid)
-        if seen is None or "payload_sha256" not in seen:
-            raise Discrepancy(f"proposal {pid}: no proposal.created event records it", f"proposal:{pid}")
-        if not _payload_matches(seen["payload_sha256"], payload):
+    get = facts.get
+    with _scan(conn, _PROPOSAL_ROWS) as rows:
+        for pid, status, payload in rows:
+            seen = get(pid)
+            if seen is None or not seen[_SEEN] & _CREATED:
+                raise Discrepancy(f"proposal {pid}: no proposal.created event records it", f"proposal:{pid}")
+            if not _payload_matches(seen[_PAYLOAD], _json(payload)):
+                raise Discrepancy(
+                    f"proposal {pid}: its payload does not match the one its proposal.created event recorded",
+                    f"proposal:{pid}",
+                )
+            if seen[_STATUS] != status:
+                raise Discrepancy(
+                    f"proposal {pid}: its status is {status} but its events say {seen[_STATUS]}",
+                    f"proposal:{pid}",
+                )
+    with _scan(conn, _DECISION_ROWS) as rows:
+        for did, pid, verdict, sub, edited in rows:
+            seen = get(pid)
+            recorded = seen[_DECISIONS] if seen is not None else None
+            edit = None if edited is None or edited == "null" else sha256_hex(orjson.loads(edited))
+            if recorded is None or (verdict, sub, edit) not in recorded:
+                raise Discrepancy(
+                    f"decision {did} (proposal {pid}): {verdict} by {sub or 'policy or system'} does not "
+                    "match any proposal.decided, decision.recorded or proposal.expired event",
+                    f"decision:{did}",
+                )
+    # Each execution row matches at most one proposal's facts (one row per proposal), so
+    # when as many rows match as facts record an execution, none is missing.
+    matched = 0
+    with _scan(conn, _EXECUTION_ROWS) as rows:
+        for pid, status, result in rows:
+            seen = get(pid)
+            recorded = seen[_EXECUTION] if seen is not None else None
+            if recorded != (status, _result_digest(_json(result))):
+                raise Discrepancy(
+                    f"execution of proposal {pid}: its status or result does not match its "
+                    "proposal.executed event",
+                    f"execution:{pid}",
+                )
+            matched += 1
+    if matched == sum(1 for seen in facts.values() if seen[_EXECUTION] is not None):
+        return
+    with _scan(conn, _EXECUTION_ROWS) as rows:
+        rowed = {pid for pid, _, _ in rows}
+    for pid, seen in facts.items():  # the first the events named
+        if seen[_EXECUTION] is not None and pid not in rowed:
             raise Discrepancy(
-                f"proposal {pid}: its payload does not match the one its proposal.created event recorded",
-                f"proposal:{pid}",
-            )
-        if seen.get("status") != status:
-            raise Discrepancy(
-                f"proposal {pid}: its status is {status} but its events say {seen.get('status')}",
-                f"proposal:{pid}",
-            )
-    columns = (
-        Decision.id,
-        Decision.proposal_id,
-        Decision.verdict,
-        Decision.reviewer_sub,
-        Decision.edited_payload,
-    )
-    for did, pid, verdict, sub, edited in _keyset(conn, columns, Decision.id):
-        recorded = (facts.get(pid) or {}).get("decisions", [])
-        if (verdict, sub, None if edited is None else sha256_hex(edited)) not in recorded:
-            raise Discrepancy(
-                f"decision {did} (proposal {pid}): {verdict} by {sub or 'policy or system'} does not "
-                "match any proposal.decided, decision.recorded or proposal.expired event",
-                f"decision:{did}",
-            )
-    executed = {pid: seen["execution"] for pid, seen in facts.items() if "execution" in seen}
-    for pid, status, result in _keyset(
-        conn, (Execution.proposal_id, Execution.status, Execution.result), Execution.proposal_id
-    ):
-        recorded = executed.pop(pid, None)
-        if recorded != (status, _result_digest(result)):
-            raise Discrepancy(
-                f"execution of proposal {pid}: its status or result does not match its proposal.executed "
-                "event",
+                f"execution of proposal {pid}: the event records one but the row is missing",
                 f"execution:{pid}",
             )
-    for pid in executed:
-        raise Discrepancy(
-            f"execution of proposal {pid}: the event records one but the row is missing", f"execution:{pid}"
-        )
 
 
 _EXPECTED_TRIGGERS = {

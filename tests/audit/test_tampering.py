@@ -277,6 +277,36 @@ def test_edited_execution_is_named(fresh_database: Database) -> None:
     assert not result.ok and result.first_bad == f"execution:{activity.executed}", result
 
 
+def test_deleted_execution_is_named(fresh_database: Database) -> None:
+    """Row: executions.<proposal id>, gone though its proposal.executed event records it."""
+    activity = _activity()
+    with get_engine().begin() as conn:
+        conn.execute(text("DELETE FROM executions WHERE proposal_id = :p"), {"p": activity.executed})
+    result = _full()
+    assert not result.ok and result.first_bad == f"execution:{activity.executed}", result
+    assert "row is missing" in (result.reason or "")
+
+
+def test_edited_approval_payload_is_named(fresh_database: Database) -> None:
+    """Row: decisions.<id>, the payload the reviewer edited changed afterwards (an untouched
+    edit verifies: its row and its event record the same payload)."""
+    agent = make_agent()
+    pid = _place(agent.id, 150)
+    with get_engine().connect() as conn:
+        row = conn.execute(text("SELECT payload FROM proposals WHERE id = :p"), {"p": pid}).scalar()
+    edited = {**(orjson.loads(row) if isinstance(row, str) else row), "amount_usd": 75.0}
+    decisions.decide(pid, LEAD, DecisionCreate(verdict="approve", edited_payload=edited, comment="half"))
+    assert _full().ok
+    with get_engine().begin() as conn:
+        did = conn.execute(text("SELECT id FROM decisions WHERE proposal_id = :p"), {"p": pid}).scalar()
+        conn.execute(
+            text("UPDATE decisions SET edited_payload = :v WHERE id = :d"),
+            {"v": orjson.dumps({**edited, "amount_usd": 150.0}).decode(), "d": did},
+        )
+    result = _full()
+    assert not result.ok and result.first_bad == f"decision:{did}", result
+
+
 def test_forged_append_is_named(fresh_database: Database) -> None:
     """Row: the appended event (its id): a correct hash, but no MAC made with the audit key."""
     _activity()
