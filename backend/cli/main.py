@@ -1,6 +1,7 @@
 """`signoff`: the one command line. Works on the database directly, so an operator can
 bootstrap a fresh install (migrate, create an agent and its key) without a login."""
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +20,6 @@ from backend.core import schema
 from backend.core.db import get_engine, read_session, transaction
 from backend.core.errors import ApiError
 from backend.core.logging import configure_logging
-from backend.core.settings import get_settings
 from models.agents import AgentCreate, ApiKeyCreate, Dial
 
 app = typer.Typer(
@@ -44,8 +44,9 @@ app.command("export")(export_command)
 @app.callback()
 def _start() -> None:
     """Signoff: human approval for the actions of AI agents."""
-    # Logs go to standard error, so that standard output holds only the command's answer.
-    configure_logging(get_settings().log_level)
+    # Logs go to standard error, so that standard output holds only the command's answer;
+    # warnings only, unless SIGNOFF_LOG_LEVEL asks for more (`serve` sets the server's own).
+    configure_logging(os.environ.get("SIGNOFF_LOG_LEVEL", "WARNING"))
     # What a command changes is audited, and webhook events, wake-ups follow: see on_commit.
     on_commit.install()
 

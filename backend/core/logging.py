@@ -2,7 +2,8 @@
 
 Standard error, not standard output: a command's output is its answer (``signoff ... --json``
 is parsed by scripts and by ``signoff demo``), and a warning such as ``key_generated`` on
-a first run must not corrupt it.
+a first run must not corrupt it. The stream is looked up at each write, not kept: whoever
+replaces ``sys.stderr`` (a test's capture, a daemon's redirect) gets the lines.
 """
 
 import logging
@@ -11,8 +12,21 @@ import sys
 import structlog
 
 
+class _StandardError:
+    """``sys.stderr`` as it is at each write."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+STDERR = _StandardError()
+
+
 def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(format="%(message)s", level=level.upper(), stream=sys.stderr)
+    logging.basicConfig(format="%(message)s", level=level.upper(), stream=STDERR)  # type: ignore[arg-type]
     # httpx logs every request it sends at INFO (the demo's agent, the console's client):
     # noise beside our own structured lines, so only its warnings are kept.
     for chatty in ("httpx", "httpcore"):
@@ -26,6 +40,6 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(STDERR),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )

@@ -21,8 +21,16 @@ def banner(ui_port: int, api_port: int, idp_port: int) -> str:
         f"  Login     http://localhost:{idp_port}  (oidc-provider-mock: pick a user, one click)\n\n"
         f"  Users (first one approves refunds):\n{users}\n\n"
         "  Open the console, log in as lee-support-lead and approve the first refund.\n"
+        "  Logs: signoff-demo-api.log, signoff-demo-console.log, signoff-demo-idp.log.\n"
         "  Press Ctrl-C to stop everything.\n"
     )
+
+
+def _tail(log: Path, lines: int = 5) -> str:
+    try:
+        return " | ".join(log.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return "none"
 
 
 def run_demo(
@@ -48,28 +56,35 @@ def run_demo(
     env = stack.api_env(f"sqlite:///{db_file}", idp_url)
     stopping = threading.Event()
     procs: list[subprocess.Popen[Any]] = []
+    logs: dict[int, Path] = {}
     agent: SimulatedAgent | None = None
     previous = {s: signal.signal(s, lambda *_: stopping.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         say("Starting the identity provider...")
-        idp = stack.start(stack.idp_command(idp_port))
+        idp = stack.start(stack.idp_command(idp_port), log=workdir / "signoff-demo-idp.log")
         procs.append(idp)
+        logs[id(idp)] = workdir / "signoff-demo-idp.log"
         say("Preparing the database (SQLite) and the demo agent...")
         stack.cli(env, "migrate")
         stack.cli(env, "agents", "create", "refund-bot", "--grant", "refund", "--owner", "support", "--json")
         key = stack.cli(env, "keys", "create", "refund-bot", "--name", "demo", "--json")["key"]
         stack.wait_http(f"{idp_url}/.well-known/openid-configuration", idp)
         say("Starting the API...")
-        api = stack.start(stack.cli_serve(api_port), env=env)
+        api = stack.start(stack.cli_serve(api_port), env=env, log=workdir / "signoff-demo-api.log")
         procs.append(api)
+        logs[id(api)] = workdir / "signoff-demo-api.log"
         stack.wait_http(f"{api_url}/healthz", api)
         secrets = stack.write_secrets(workdir, stack.secrets_toml(ui_port, idp_url, api_url))
         say(f"Wrote {secrets}")
         say("Starting the console...")
         console = stack.start(
-            stack.console_command(ui_port), env={**env, "SIGNOFF_API_URL": api_url}, cwd=workdir
+            stack.console_command(ui_port),
+            env={**env, "SIGNOFF_API_URL": api_url},
+            cwd=workdir,
+            log=workdir / "signoff-demo-console.log",
         )
         procs.append(console)
+        logs[id(console)] = workdir / "signoff-demo-console.log"
         stack.wait_http(f"http://localhost:{ui_port}/_stcore/health", console)
         agent = SimulatedAgent(api_url, key, interval=agent_interval)
         placed = agent.seed_queue()
@@ -79,8 +94,11 @@ def run_demo(
         while not stopping.wait(1.0):
             for proc in procs:
                 if proc.poll() is not None:
-                    err = proc.stderr.read() if proc.stderr else ""
-                    raise RuntimeError(f"{' '.join(proc.args[:4])} exited unexpectedly: {err[-2000:]}")
+                    log = logs[id(proc)]
+                    raise RuntimeError(
+                        f"{' '.join(proc.args[:4])} exited unexpectedly; its log: {log} "
+                        f"(last lines: {_tail(log)})"
+                    )
     finally:
         say("\nStopping...")
         if agent:

@@ -172,8 +172,13 @@ def cli(env: dict[str, str], *args: str) -> Any:
 
 
 def start(
-    args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+    args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None, log: Path | None = None
 ) -> subprocess.Popen[Any]:
-    return subprocess.Popen(
-        args, env=env, cwd=cwd or ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
+    """A child process whose standard error goes to ``log`` (appended), or nowhere. Never a
+    pipe: nobody reads it while the demo runs, and a full pipe would stall the child."""
+    if log is None:
+        return subprocess.Popen(
+            args, env=env, cwd=cwd or ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+    with log.open("ab") as stream:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(args, env=env, cwd=cwd or ROOT, stdout=subprocess.DEVNULL, stderr=stream)

@@ -111,7 +111,9 @@ class ApiServer:
             cwd=ROOT,
             env=full_env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            # Not a pipe: nobody reads it while the server runs, and a full pipe (an outage
+            # logs a line per failed batch) would block the server's logging, then the server.
+            stderr=subprocess.DEVNULL,
         )
         try:
             wait_http(f"{self.url}/healthz", self.proc)
