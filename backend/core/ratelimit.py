@@ -47,7 +47,13 @@ class Counter:
         if engine.dialect.name != "postgresql":
             with self._lock:
                 start, hits = self._local.get(key_hash, (window, 0))
-                hits = hits + 1 if start == window else 1
+                if window <= start:
+                    # The same window, or a request stamped in the one before that reached the
+                    # counter late (the thread pool does not keep order): it counts in the newer
+                    # window, never restarting its count.
+                    window, hits = start, hits + 1
+                else:
+                    hits = 1
                 self._local[key_hash] = (window, hits)
                 if window != self._purged:  # forget the keys of windows gone by
                     self._local = {k: v for k, v in self._local.items() if v[0] == window}

@@ -4,9 +4,11 @@ served as usual, and the limit holds across replicas (two workers on one databas
 import math
 import threading
 import time
+import uuid
 
 import httpx
 
+from backend.core.ratelimit import Counter
 from tests.support.databases import Database
 from tests.support.env import server_env
 from tests.support.factories import make_agent, refund_proposal
@@ -55,3 +57,17 @@ def test_a_flood_from_one_key_is_limited(db: Database, oidc: OidcProvider) -> No
     assert {r.status_code for r in served} <= {404}
     # However slow the machine, no window let more than the limit through, across workers.
     assert len(served) <= LIMIT * (math.ceil(elapsed) + 1)
+
+
+def test_a_late_request_never_restarts_the_current_windows_count(db: Database) -> None:
+    """Requests reach the counter through a thread pool, not always in the order they were
+    stamped: one stamped just before a window ended, counted after the next began, must not
+    reset the new window's count (it used to, letting the rest of that window through)."""
+    counter = Counter(window_seconds=1)
+    key = f"test-{uuid.uuid4().hex}"
+    base = float(int(time.time()) + 1000)
+    counter.hit(key, base + 0.1)  # the first of the new window
+    counter.hit(key, base - 0.01)  # late: stamped in the window before
+    counts = [counter.hit(key, base + 0.2) for _ in range(LIMIT)]
+    # However the late one is counted, the new window's own hits are all counted.
+    assert counts[-1] >= LIMIT + 1
