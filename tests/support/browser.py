@@ -59,3 +59,8 @@ def login(page: Any, console_url: str, idp_url: str, user: dict[str, Any]) -> No
         page.get_by_role("button", name="Authorize").click()
     page.wait_for_url(f"{console_url}/**")
     page.get_by_text("Log out").wait_for(timeout=30_000)
+    # "/" moves on to the person's first page (ui/app.py): a click made before that switch
+    # lands would be lost with the page it was made on.
+    page.wait_for_function(
+        "() => !['/', '/home'].includes(location.pathname.replace(/\\/$/, '') || '/')", timeout=30_000
+    )
