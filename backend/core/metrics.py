@@ -6,9 +6,10 @@ import time
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.core.errors import ApiError
+from backend.core.responses import StatusRecorder
 from backend.core.settings import get_settings
 
 REQUESTS = Counter("signoff_http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -29,20 +30,13 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = 500
-
-        async def _send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        sent = StatusRecorder(send)
         try:
-            await self.app(scope, receive, _send)
+            await self.app(scope, receive, sent)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
-            REQUESTS.labels(scope["method"], path, str(status)).inc()
+            REQUESTS.labels(scope["method"], path, str(sent.status or 500)).inc()
             LATENCY.labels(scope["method"], path).observe(time.perf_counter() - start)
 
 

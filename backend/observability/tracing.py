@@ -29,7 +29,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, TraceFlags
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from backend.core.responses import StatusRecorder
 
 TRACER_NAME = "signoff"
 _enabled = False
@@ -301,22 +303,16 @@ class TracingMiddleware:
         attributes = {"http.request.method": method, "url.path": scope["path"], "url.scheme": scope["scheme"]}
         span = tracer().start_span(method, context=parent, kind=SpanKind.SERVER, attributes=attributes)
         token = otel_context.attach(trace.set_span_in_context(span, parent))
-        status = 0
-
-        async def _send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        sent = StatusRecorder(send)
         error: BaseException | None = None
         try:
-            await self.app(scope, receive, _send)
+            await self.app(scope, receive, sent)
         except BaseException as exc:
             error = exc
             raise
         finally:
             otel_context.detach(token)
+            status = sent.status
             done: dict[str, Any] = {}
             route = getattr(scope.get("route"), "path", None)
             if route:
