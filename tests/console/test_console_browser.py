@@ -61,8 +61,9 @@ def test_lead_approves_rejects_and_edits_with_a_diff(
     assert done
     decision = _state(api, first["id"], lead)["decisions"][0]
     assert decision["verdict"] == "approve" and decision["reviewer_sub"] == "lead"
-    # The next item opens at once, without going back to the queue.
-    page.get_by_text(first["summary"], exact=True).wait_for(state="detached")
+    # The next item opens at once, without going back to the queue (the approved one's summary
+    # stays on the page only in the agent's history, not as the case's heading).
+    page.get_by_role("heading", name=first["summary"], exact=True).wait_for(state="detached")
     _button(page, "approve").wait_for()
 
     _open(page, console, second["id"])
