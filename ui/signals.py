@@ -84,9 +84,7 @@ def signals(summary: str, payload: dict[str, Any], evidence: list[dict[str, Any]
         said = _amounts(summary)
         if said and not any(abs(s - a) < 0.005 for s in said for a in amounts.values()):
             pays = ", ".join(f"{v:,.2f}" for v in amounts.values())
-            found.append(
-                Signal("amount", f"The summary says {said[0]:,.2f}, but the action pays {pays}.")
-            )
+            found.append(Signal("amount", f"The summary says {said[0]:,.2f}, but the action pays {pays}."))
     values = {v for v in payload.values() if isinstance(v, str)}
     prefixes = {m.group(1): v for v in values if (m := _IDENT.fullmatch(v))}
     strangers: list[str] = []

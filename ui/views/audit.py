@@ -31,6 +31,7 @@ else:
     st.text(f"Chain broken at {verify.get('first_bad')}: {verify.get('reason')}")  # plain text: untrusted
     st.error(f"Chain broken after {verify['events']:,} events{since}.", icon=":material/gpp_bad:")
 
+
 @st.cache_data(ttl=60, show_spinner=False)
 def agent_names(token_owner: str) -> dict[str, str]:
     """Agent ids to names (admins only; an auditor sees ids). Keyed by viewer, cached a minute."""
@@ -64,6 +65,7 @@ def details(data: Any) -> str:
         return "" if data is None else str(data)[:200]
     first = [k for k in ("verdict", "reason", "mode", "reason_codes", "comment") if data.get(k)]
     rest = [k for k in data if k not in first and not isinstance(data[k], dict | list)]
+
     def shown(value: Any) -> str:
         return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
@@ -72,7 +74,7 @@ def details(data: Any) -> str:
 
 
 def actor_filter(text: str) -> str | None:
-    """"ada", "user:ada" or an agent's name all find the same events."""
+    """ "ada", "user:ada" or an agent's name all find the same events."""
     text = text.strip()
     if not text or ":" in text:
         return text or None

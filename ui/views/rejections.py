@@ -14,7 +14,6 @@ STATUSES = ["rejected", "approved", "executed", "failed", "expired", "cancelled"
 SEVERITIES = [None, "low", "medium", "high", "critical"]
 
 
-
 def _amount(payload: dict[str, Any]) -> str:
     field = next((k for k in payload if "amount" in k), None)
     return format_value(payload, field, payload[field]) if field else ""
