@@ -51,11 +51,14 @@ def login_error() -> None:
     if not code:
         return
     with st.container(key="login_error", border=True):
-        st.error("The identity provider did not log you in.", icon=":material/lock:")
+        # ui/serve.py's own code when the provider said nothing but the login still failed.
+        ours = code == "login_not_completed"
+        headline = "The login did not complete." if ours else "The identity provider did not log you in."
+        st.error(headline, icon=":material/lock:")
         st.text(show_bidi(f"Error: {code}"))
         description = st.query_params.get("login_error_description")
         if description:
-            st.text(show_bidi(f"Provider says: {description}"))
+            st.text(show_bidi(description if ours else f"Provider says: {description}"))
         st.caption("Log in again, or ask your administrator if this keeps happening.")
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from starlette.datastructures import QueryParams
 from starlette.middleware import Middleware
 from starlette.responses import RedirectResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from streamlit.starlette import App
 
 HERE = Path(__file__).resolve().parent
@@ -42,7 +42,48 @@ class LoginErrors:
                 response = RedirectResponse(f"{base}/?{urlencode(shown)}", status_code=302)
                 await response(scope, receive, send)
                 return
+            # No error from the provider, yet the login may still fail here (the code could
+            # not be exchanged for tokens, a stale or replayed callback): Streamlit then
+            # redirects without setting its login cookie, and logs why. Say so on the screen.
+            base = scope["path"].rstrip("/")[: -len(CALLBACK)]
+            await self.app(scope, receive, _unfinished_login_noted(send, base))
+            return
         await self.app(scope, receive, send)
+
+
+UNFINISHED = {
+    "login_error": "login_not_completed",
+    "login_error_description": (
+        "The identity provider sent you back, but the console could not complete the login "
+        "(the sign-in code was refused or had expired). Log in again; if it keeps failing, "
+        "the console's OIDC settings need checking (its log says why)."
+    ),
+}
+
+
+def _logged_in(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the response sets Streamlit's login cookie (not merely clears it)."""
+    for name, value in headers:
+        if name.lower() != b"set-cookie":
+            continue
+        cookie = value.decode("latin-1")
+        set_to = cookie.split(";", 1)[0].partition("=")[2].strip('"')
+        if cookie.startswith("_streamlit_user=") and "Max-Age=0" not in cookie and set_to:
+            return True
+    return False
+
+
+def _unfinished_login_noted(send: Send, base: str) -> Send:
+    async def noted(message: Message) -> None:
+        if message["type"] == "http.response.start" and 300 <= message["status"] < 400:
+            headers = list(message.get("headers", []))
+            if not _logged_in(headers):
+                kept = [(k, v) for k, v in headers if k.lower() not in (b"location", b"content-length")]
+                location = f"{base}/?{urlencode(UNFINISHED)}".encode("latin-1")
+                message = {**message, "headers": [*kept, (b"location", location), (b"content-length", b"0")]}
+        await send(message)
+
+    return noted
 
 
 app = App(HERE / "app.py", middleware=[Middleware(LoginErrors)])

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.browser import login
 from tests.support.console import Console, screenshot, wait_until
@@ -297,3 +298,34 @@ def test_a_case_opens_from_a_filtered_queue(
     assert f"id={case['id']}" in page.url
     assert "Traceback" not in page.inner_text("body")
     assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_drafts_survive_a_reload(
+    page: Any,
+    console: Console,
+    oidc: OidcProvider,
+    api: httpx.Client,
+    agent: AgentCreds,
+    lead: dict[str, str],
+) -> None:
+    """Half-typed decisions are in the URL: a reload keeps the reasons picked, the comment and
+    the approval's comment, and nothing is decided until the reviewer says so."""
+    case = _propose(api, agent, 44.0)
+    login(page, console.url, oidc.issuer, LEAD)
+    _open(page, console, case["id"])
+    keyed(page, "approve_note").locator("input").fill("Checked the order history")
+    keyed(page, "approve_note").locator("input").press("Enter")
+    page.get_by_role("tab", name="Reject").click()
+    keyed(page, f"r_{case['id']}").click()
+    page.get_by_role("option", name="Wrong amount").click()
+    page.keyboard.press("Escape")
+    keyed(page, "reject_note").locator("textarea").fill("Customer paid 40, not 44")
+    keyed(page, "reject_note").locator("textarea").press("Tab")
+    page.wait_for_function("() => location.search.includes('reject_note=')")
+    page.reload()
+    page.get_by_text("Proposed action").wait_for()
+    expect(keyed(page, "reject_note").locator("textarea")).to_have_value("Customer paid 40, not 44")
+    expect(keyed(page, f"r_{case['id']}")).to_contain_text("Wrong amount")
+    page.get_by_role("tab", name="Approve", exact=True).click()
+    expect(keyed(page, "approve_note").locator("input")).to_have_value("Checked the order history")
+    assert _state(api, case["id"], lead)["status"] == "pending"

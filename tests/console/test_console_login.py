@@ -1,7 +1,7 @@
 """Login errors: what the identity provider said is shown on the login screen, not dropped."""
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
@@ -39,3 +39,21 @@ def test_the_providers_words_are_plain_text(page: Any, console: Console) -> None
     assert f"Provider says: {hostile['error_description']}" in shown.inner_text()
     assert shown.locator("img, a, strong").count() == 0
     page.get_by_role("button", name="Log in").wait_for()
+
+
+def test_a_code_the_console_cannot_exchange_is_said_so(
+    page: Any, console: Console, oidc: OidcProvider
+) -> None:
+    # A real login started at the provider, then a callback with its own state but a code the
+    # provider never issued: the token exchange fails inside Streamlit, which used to send the
+    # person back to the plain login screen without a word.
+    page.goto(console.url)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{oidc.issuer}/**")
+    state = parse_qs(urlsplit(page.url).query)["state"][0]
+    page.goto(f"{console.url}/oauth2callback?{urlencode({'code': 'never-issued', 'state': state})}")
+    shown = page.locator(".st-key-login_error")
+    shown.get_by_text("Error: login_not_completed", exact=True).wait_for()
+    assert "could not complete the login" in shown.inner_text()
+    page.get_by_role("button", name="Log in").wait_for()
+    assert page.get_by_text("Log out").count() == 0

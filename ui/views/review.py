@@ -376,7 +376,7 @@ with right:
         tabs = ["Approve", "Edit and approve", "Reject"]
         approve_tab, edit_tab, reject_tab = st.tabs(tabs, key="decision_tab", bind="query-params")
         with approve_tab:
-            st.text_input("Comment (optional)", key="approve_note")
+            st.text_input("Comment (optional)", key="approve_note", bind="query-params")
             st.caption("Approve with the button at the top, or press a.")
         with edit_tab:
             if not can_approve:
@@ -388,7 +388,7 @@ with right:
                 if lines:
                     st.caption("What changes")
                     st.code("\n".join(lines), language="diff")
-                    st.text_input("Why change it (required)", key=f"edit_reason_{pid}")
+                    st.text_input("Why change it (required)", key=f"edit_reason_{pid}", bind="query-params")
                     c1, c2 = st.columns(2)
                     c1.button(
                         "Approve with these changes",
@@ -408,6 +408,7 @@ with right:
                 format_func=lambda c: reason_label(c, kind),
                 key=f"r_{pid}",
                 placeholder="Pick one",
+                bind="query-params",  # drafts are in the URL, so they survive a reload
             )
             st.text_area("Comment", key="reject_note", height=80, bind="query-params")
             st.button("Reject (x)", shortcut="x", key="reject", on_click=on_reject, args=(pid,))
