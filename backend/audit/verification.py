@@ -282,6 +282,7 @@ def _walk_span(
         driver = psycopg.connect(where)
         driver.read_only = True
         rows = _postgres_rows(driver, after, upto)
+    source_rows, rows = rows, _until_stopped(rows)
     try:
         first = next(rows, None)
         if first is None:
@@ -308,6 +309,7 @@ def _walk_span(
         )
     finally:
         rows.close()
+        source_rows.close()
         driver.close()
 
 
@@ -341,14 +343,38 @@ def _walk_all(conn: Connection, walk: _Walk, workers: int) -> None:
     context = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     )
-    # Leaving the pool terminates it: after a discrepancy the ranges still being walked stop.
-    with context.Pool(min(workers, spans)) as pool:
+    # After a discrepancy the ranges still being walked stop at their next batch, and those not
+    # started return at once: the pool is then closed and joined, never terminated (terminating
+    # can kill a worker holding the task queue's lock and hang the pool's own threads for good).
+    stop = context.Event()
+    pool = context.Pool(min(workers, spans), initializer=_watch, initargs=(stop,))
+    try:
         parts = [
             pool.apply_async(_walk_span, (source, walk.mac_keys, lo, hi, walk.facts is not None))
             for lo, hi in ranges
         ]
         for part in parts:
             walk.join(part.get())
+    finally:
+        stop.set()
+        pool.close()
+        pool.join()
+
+
+_stop: Any = None  # in a worker: the parent's "stop walking" event
+
+
+def _watch(stop: Any) -> None:
+    global _stop
+    _stop = stop
+
+
+def _until_stopped(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """The rows, until the parent says stop (checked once per batch of rows)."""
+    for n, row in enumerate(rows):
+        if n % _BATCH == 0 and _stop is not None and _stop.is_set():
+            return
+        yield row
 
 
 def _note(facts: Facts, action: str, subject: str, data: dict[str, Any]) -> None:
