@@ -55,36 +55,34 @@ def run_demo(
             leftover.unlink()
     env = stack.api_env(f"sqlite:///{db_file}", idp_url)
     stopping = threading.Event()
-    procs: list[subprocess.Popen[Any]] = []
-    logs: dict[int, Path] = {}
+    # Each child and the file its standard error goes to, in the order they were started.
+    procs: dict[subprocess.Popen[Any], Path] = {}
+
+    def launch(name: str, args: list[str], **options: Any) -> subprocess.Popen[Any]:
+        log = workdir / f"signoff-demo-{name}.log"
+        proc = stack.start(args, log=log, **options)
+        procs[proc] = log
+        return proc
+
     agent: SimulatedAgent | None = None
     previous = {s: signal.signal(s, lambda *_: stopping.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         say("Starting the identity provider...")
-        idp = stack.start(stack.idp_command(idp_port), log=workdir / "signoff-demo-idp.log")
-        procs.append(idp)
-        logs[id(idp)] = workdir / "signoff-demo-idp.log"
+        idp = launch("idp", stack.idp_command(idp_port))
         say("Preparing the database (SQLite) and the demo agent...")
         stack.cli(env, "migrate")
         stack.cli(env, "agents", "create", "refund-bot", "--grant", "refund", "--owner", "support", "--json")
         key = stack.cli(env, "keys", "create", "refund-bot", "--name", "demo", "--json")["key"]
         stack.wait_http(f"{idp_url}/.well-known/openid-configuration", idp)
         say("Starting the API...")
-        api = stack.start(stack.cli_serve(api_port), env=env, log=workdir / "signoff-demo-api.log")
-        procs.append(api)
-        logs[id(api)] = workdir / "signoff-demo-api.log"
+        api = launch("api", stack.cli_serve(api_port), env=env)
         stack.wait_http(f"{api_url}/healthz", api)
         secrets = stack.write_secrets(workdir, stack.secrets_toml(ui_port, idp_url, api_url))
         say(f"Wrote {secrets}")
         say("Starting the console...")
-        console = stack.start(
-            stack.console_command(ui_port),
-            env={**env, "SIGNOFF_API_URL": api_url},
-            cwd=workdir,
-            log=workdir / "signoff-demo-console.log",
+        console = launch(
+            "console", stack.console_command(ui_port), env={**env, "SIGNOFF_API_URL": api_url}, cwd=workdir
         )
-        procs.append(console)
-        logs[id(console)] = workdir / "signoff-demo-console.log"
         stack.wait_http(f"http://localhost:{ui_port}/_stcore/health", console)
         agent = SimulatedAgent(api_url, key, interval=agent_interval)
         placed = agent.seed_queue()
@@ -92,9 +90,8 @@ def run_demo(
         say(f"The simulated support agent placed {placed} refund proposals.")
         say(banner(ui_port, api_port, idp_port))
         while not stopping.wait(1.0):
-            for proc in procs:
+            for proc, log in procs.items():
                 if proc.poll() is not None:
-                    log = logs[id(proc)]
                     raise RuntimeError(
                         f"{' '.join(proc.args[:4])} exited unexpectedly; its log: {log} "
                         f"(last lines: {_tail(log)})"
@@ -103,7 +100,7 @@ def run_demo(
         say("\nStopping...")
         if agent:
             agent.stop()
-        for proc in reversed(procs):
+        for proc in reversed(list(procs)):
             stack.stop(proc)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
