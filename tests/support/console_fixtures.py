@@ -77,13 +77,15 @@ def pick(page: Any, key: str, option: str, attempts: int = 3) -> None:
     """Choose `option` in the selectbox `key` (typing first: long lists are virtualised).
 
     A rerun still under way when the page first shows can close the open list and drop
-    what was typed; then the list is opened again.
+    what was typed; then the list is opened again. The text is filled into the select's own
+    input, never typed at the page: once a rerun has closed the list, typed keys reach the
+    page's shortcuts ("n" in "All pending" is "Review next" on the queue).
     """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     for attempt in range(attempts):
         keyed(page, key).click()
-        page.keyboard.type(option)
+        keyed(page, key).locator("input").fill(option)
         choice = page.get_by_role("option", name=option, exact=True)
         try:
             choice.wait_for(timeout=5_000)
