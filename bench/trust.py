@@ -473,27 +473,24 @@ def write_trail(total: int, block: int = 1000) -> int:
 
 def split(cores: int) -> str:
     """Where a full verify's time goes, timed in this process around the verification's own
-    steps: the walk (the workers, and the parent waiting on them), joining the workers'
-    facts, and the cross-check of the rows. CPU is this process's and its workers'."""
-    spent: dict[str, float] = {"join": 0.0, "cross": 0.0, "cross_cpu": 0.0}
-    join, cross = verification._Walk.join, verification._cross_check
+    steps: the walk (the workers by ranges of seq, the parent joining their verdicts) and the
+    cross-check of the rows (the workers by buckets of proposal id). CPU is this process's
+    and its workers'."""
+    spent: dict[str, float] = {"walk": 0.0, "cross": 0.0}
+    walk, cross = verification._Parallel.walk, verification._Parallel.cross_check
 
-    def timed_join(self: Any, span: Any) -> None:
-        start = time.perf_counter()
-        try:
-            join(self, span)
-        finally:
-            spent["join"] += time.perf_counter() - start
+    def timed(step: str, run: Any) -> Any:
+        def wrapper(*args: Any) -> None:
+            start = time.perf_counter()
+            try:
+                run(*args)
+            finally:
+                spent[step] += time.perf_counter() - start
 
-    def timed_cross(conn: Any, facts: Any) -> None:
-        start, cpu = time.perf_counter(), time.process_time()
-        try:
-            cross(conn, facts)
-        finally:
-            spent["cross"] += time.perf_counter() - start
-            spent["cross_cpu"] += time.process_time() - cpu
+        return wrapper
 
-    verification._Walk.join, verification._cross_check = timed_join, timed_cross  # type: ignore[method-assign]
+    verification._Parallel.walk = timed("walk", walk)  # type: ignore[method-assign]
+    verification._Parallel.cross_check = timed("cross", cross)  # type: ignore[method-assign]
     try:
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         start, cpu = time.perf_counter(), time.process_time()
@@ -502,14 +499,13 @@ def split(cores: int) -> str:
         took, own = time.perf_counter() - start, time.process_time() - cpu
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     finally:
-        verification._Walk.join, verification._cross_check = join, cross  # type: ignore[method-assign]
+        verification._Parallel.walk, verification._Parallel.cross_check = walk, cross  # type: ignore[method-assign]
     workers = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
-    walk = took - spent["join"] - spent["cross"]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return (
-        f"{took:.1f} s wall: walk {walk:.1f} s (workers' CPU {workers:.1f} s), joining their facts "
-        f"{spent['join']:.1f} s, cross-check {spent['cross']:.1f} s ({spent['cross_cpu']:.1f} s CPU); "
-        f"this process {own:.1f} s CPU, peak RSS {peak / 1024:.0f} MB; "
+        f"{took:.1f} s wall: walk {spent['walk']:.1f} s, cross-check {spent['cross']:.1f} s, the rest "
+        f"{took - spent['walk'] - spent['cross']:.1f} s; workers' CPU {workers:.1f} s, this process "
+        f"{own:.1f} s CPU, peak RSS {peak / 1024:.0f} MB (this process); "
         f"ok={result.ok} {result.reason or ''}"
     )
 

@@ -18,9 +18,11 @@ import hashlib
 import hmac
 import itertools
 import multiprocessing
+import pickle
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,44 +33,15 @@ import psycopg
 from sqlalchemy import Connection, select, text
 from sqlmodel import Session
 
-from backend.audit import checkpoints
+from backend.audit import checkpoints, cross_check
 from backend.audit.chain import GENESIS, canonical_at
-from backend.core.canonical import sha256_hex
 from backend.core.db import is_sqlite
 from backend.core.keys import Keys, get_keys
 from backend.core.settings import get_settings
 from models.audit import AuditCheckpoint, AuditEvent, AuditHead, AuditVerification, CheckpointRef
 
-_BATCH = 20_000
-# The events that create a proposal, decision or execution row or change a proposal's
-# status. The other actions on a proposal (``decision.refused``, ``proposal.claimed``,
-# ``proposal.released``, ``proposal.assigned``, ``proposal.reminded``,
-# ``proposal.escalated``, ``policy.evaluated``) write no such row and move no status, so
-# the cross-check has nothing to compare them with.
-_CROSS_CHECKED = {
-    "proposal.created",
-    "proposal.decided",
-    # An approval short of the quorum: a decision row, the proposal stays pending.
-    "decision.recorded",
-    "proposal.executed",
-    "proposal.expired",
-    "proposal.cancelled",
-}
-
-
-# What a proposal's events recorded, per proposal id: a list, not a dict, as there are a
-# million or more, pickled from the workers and merged: [which of payload and status an
-# event set (bits), payload_sha256, status, decisions (verdict, reviewer sub, edited
-# payload's SHA-256) or None, execution (status, result_sha256) or None].
-Facts = dict[str, list[Any]]
-_SEEN, _PAYLOAD, _STATUS, _DECISIONS, _EXECUTION = range(5)
-_CREATED, _STATUS_SET = 1, 2
-
-
-class Discrepancy(Exception):
-    def __init__(self, reason: str, first_bad: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason, self.first_bad = reason, first_bad
+_BATCH = cross_check.BATCH
+Discrepancy = cross_check.Discrepancy
 
 
 _SQLITE_SELECT = "SELECT seq, id, at, actor, action, subject, data, prev_hash, hash, mac FROM audit_events"
@@ -148,12 +121,13 @@ class _Walk:
     checked: int = 0
     unkeyed: int = 0
     keyed: bool = False
-    facts: Facts | None = None
+    facts: cross_check.Facts | None = None
 
     def run(self, rows: Iterable[Any]) -> None:
         prev, expected, facts = self.prev, self.seq + 1, self.facts
         mac_keys, keyed, unkeyed, checked = self.mac_keys, self.keyed, self.unkeyed, self.checked
         sha256, dumps, compare = hashlib.sha256, orjson.dumps, hmac.compare_digest
+        note, checked_actions = cross_check.note, cross_check.CROSS_CHECKED
         # One keyed HMAC per key, copied per event: cheaper than keying a new one each time.
         keyed_macs = {kid: hmac.new(key, digestmod=hashlib.sha256) for kid, key in mac_keys.items()}
         for seq, ident, at, actor, action, subject, data, prev_hash, digest, mac in rows:
@@ -194,8 +168,8 @@ class _Walk:
                 raise _no_mac(ident, seq)
             else:
                 unkeyed += 1
-            if facts is not None and action in _CROSS_CHECKED:
-                _note(facts, action, subject, data)
+            if facts is not None and action in checked_actions:
+                note(facts, action, subject, data)
             checked += 1
             prev, expected = digest, expected + 1
         self.prev, self.seq, self.keyed, self.unkeyed, self.checked = (
@@ -226,7 +200,7 @@ class _Walk:
             raise Discrepancy(*span.bad)
         if self.facts is not None and span.facts:
             if self.facts:
-                _merge(self.facts, span.facts)
+                cross_check.merge(self.facts, span.facts)
             else:  # the first range's: taken as it is
                 self.facts = span.facts
         self.prev, self.seq = span.prev, span.seq
@@ -258,7 +232,7 @@ class _Span:
     keyed: bool
     unkeyed: int  # its leading events without a MAC
     checked: int
-    facts: Facts | None
+    facts: cross_check.Facts | None  # None when cross-checked by bucket, or not at all
     bad: tuple[str, str | None] | None  # reason, first_bad
 
 
@@ -268,34 +242,46 @@ _MIN_SPAN = 100_000
 _SPANS_PER_WORKER = 4
 
 
+def _connect(source: tuple[str, str]) -> Any:
+    """A worker's own read-only connection to the database `source` names."""
+    kind, where = source
+    if kind == "sqlite":
+        return sqlite3.connect(where, uri=True)
+    driver = psycopg.connect(where)
+    driver.read_only = True
+    return driver
+
+
 def _walk_span(
-    source: tuple[str, str], mac_keys: dict[str, bytes], after: int, upto: int | None, cross_check: bool
+    source: tuple[str, str],
+    mac_keys: dict[str, bytes],
+    after: int,
+    upto: int | None,
+    store: "_FactStore | None",
+    index: int,
 ) -> _Span:
     """One process's part of a full walk: the events in (after, upto], on its own read-only
     connection. It takes its first event's seq and prev_hash as given (the parent checks
-    them) and assumes the events before were all without a MAC (the parent checks that too)."""
-    kind, where = source
-    if kind == "sqlite":
-        driver: Any = sqlite3.connect(where, uri=True)
-        rows = _sqlite_rows(driver, after, upto)
-    else:
-        driver = psycopg.connect(where)
-        driver.read_only = True
-        rows = _postgres_rows(driver, after, upto)
+    them) and assumes the events before were all without a MAC (the parent checks that too).
+    With a `store`, the facts it gathered are left there by bucket, for the cross-check."""
+    driver = _connect(source)
+    rows = _sqlite_rows(driver, after, upto) if source[0] == "sqlite" else _postgres_rows(driver, after, upto)
     source_rows, rows = rows, _until_stopped(rows)
     try:
         first = next(rows, None)
         if first is None:
+            if store is not None:
+                store.put(index, {})
             return _Span(None, False, after, "", False, 0, 0, None, None)
         seq, prev_hash = first[0], first[7]
-        walk = _Walk(
-            mac_keys, prev=prev_hash, seq=seq - 1, unkeyed=seq - 1, facts={} if cross_check else None
-        )
+        walk = _Walk(mac_keys, prev=prev_hash, seq=seq - 1, unkeyed=seq - 1, facts={} if store else None)
         bad = None
         try:
             walk.run(itertools.chain((first,), rows))
         except Discrepancy as exc:
             bad = (exc.reason, exc.first_bad)
+        if store is not None and walk.facts is not None and bad is None:
+            store.put(index, walk.facts)
         return _Span(
             (seq, first[1], prev_hash),
             bool(first[9]),
@@ -304,12 +290,57 @@ def _walk_span(
             walk.keyed,
             walk.unkeyed - (seq - 1),
             walk.checked,
-            walk.facts,
+            None,
             bad,
         )
     finally:
         rows.close()
         source_rows.close()
+        driver.close()
+
+
+@dataclass
+class _FactStore:
+    """The facts of a parallel walk, on disk by (range, bucket): each range's walker writes
+    its facts split by proposal id, and each bucket's checker reads its part of every range,
+    in chain order. Neither the parent nor any one process holds all the facts (a million
+    proposals are about a gigabyte of them), and the buckets are checked side by side. The
+    directory is private to this user (mkdtemp) and removed after the check."""
+
+    directory: str
+    buckets: list[cross_check.Bucket]
+
+    def path(self, index: int, bucket: int) -> Path:
+        return Path(self.directory) / f"{index}-{bucket}.pickle"
+
+    def put(self, index: int, facts: cross_check.Facts) -> None:
+        for bucket, part in enumerate(cross_check.split(facts, self.buckets)):
+            with self.path(index, bucket).open("wb") as out:
+                pickle.dump(part, out, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def take(self, ranges: int, bucket: int) -> cross_check.Facts:
+        facts: cross_check.Facts = {}
+        for index in range(ranges):
+            with self.path(index, bucket).open("rb") as part:
+                later = pickle.load(part)  # noqa: S301 (written by this verify, in its own 0700 directory)
+            if facts:
+                cross_check.merge(facts, later)
+            else:
+                facts = later
+        return facts
+
+
+def _check_bucket(
+    source: tuple[str, str], store: _FactStore, ranges: int, bucket: int
+) -> cross_check.Found | None:
+    """One bucket's cross-check, in a worker: its facts from every range, its rows."""
+    if _stop is not None and _stop.is_set():
+        return None
+    facts = store.take(ranges, bucket)
+    driver = _connect(source)
+    try:
+        return cross_check.check(driver, source[0] == "sqlite", facts, store.buckets[bucket])
+    finally:
         driver.close()
 
 
@@ -324,41 +355,84 @@ def _source(conn: Connection) -> tuple[str, str] | None:
     return "postgres", url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _walk_all(conn: Connection, walk: _Walk, workers: int) -> None:
-    """The whole chain: in this process, or split by seq over `workers` processes once it is
-    large enough (hashing is CPU-bound and Python runs it on one core per process)."""
-    top = conn.execute(text("SELECT max(seq) FROM audit_events")).scalar() or 0
-    # More ranges than processes: the parent unpickles and joins the first ranges' facts
-    # while the last are still walked, instead of all of them after the walk.
-    spans = min(workers * _SPANS_PER_WORKER, top // _MIN_SPAN)
-    source = _source(conn) if workers > 1 and spans > 1 else None
-    if source is None:
-        walk.run(_rows(conn, 0))
-        return
-    bounds = [top * i // spans for i in range(spans)]
-    # The last range is open: events past the top when it was read (or past the head) are walked too.
-    ranges = list(zip(bounds, [*bounds[1:], None], strict=True))
-    # fork: the workers start with everything imported (spawn would import it all again);
-    # they use nothing of the parent's but the code, and open their own connections.
-    context = multiprocessing.get_context(
-        "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-    )
-    # After a discrepancy the ranges still being walked stop at their next batch, and those not
-    # started return at once: the pool is then closed and joined, never terminated (terminating
-    # can kill a worker holding the task queue's lock and hang the pool's own threads for good).
-    stop = context.Event()
-    pool = context.Pool(min(workers, spans), initializer=_watch, initargs=(stop,))
-    try:
+# Cross-check buckets per process: more than one, so a bucket with more rows than the rest
+# does not leave the other processes idle at the end.
+_BUCKETS_PER_WORKER = 2
+
+
+class _Parallel:
+    """A full verify's work spread over processes: the walk by ranges of seq, then the
+    cross-check by buckets of proposal id (hashing and comparing are CPU-bound, and Python
+    runs them on one core per process). Used only once the chain is large enough."""
+
+    def __init__(self, conn: Connection, workers: int, cross_checked: bool) -> None:
+        self.conn, self.workers, self.cross_checked = conn, workers, cross_checked
+        self.source, self.store = (_source(conn) if workers > 1 else None), None
+        self.ranges: list[tuple[int, int | None]] = []
+        if self.source is None:
+            return
+        top = conn.execute(text("SELECT max(seq) FROM audit_events")).scalar() or 0
+        spans = min(workers * _SPANS_PER_WORKER, top // _MIN_SPAN)
+        if spans < 2:
+            self.source = None
+            return
+        bounds = [top * i // spans for i in range(spans)]
+        # The last range is open: events past the top when it was read (or past the head) are walked too.
+        self.ranges = list(zip(bounds, [*bounds[1:], None], strict=True))
+
+    def __enter__(self) -> "_Parallel | None":
+        if self.source is None:
+            return None
+        # fork: the workers start with everything imported (spawn would import it all again);
+        # they use nothing of the parent's but the code, and open their own connections.
+        context = multiprocessing.get_context(
+            "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+        )
+        self.stop = context.Event()
+        processes = min(self.workers, len(self.ranges))
+        self.pool = context.Pool(processes, initializer=_watch, initargs=(self.stop,))
+        if self.cross_checked:
+            self.store = _FactStore(tempfile.mkdtemp(prefix="signoff-verify-"), self._buckets())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.source is None:
+            return
+        # After a discrepancy the ranges still being walked stop at their next batch, and those
+        # not started return at once: the pool is then closed and joined, never terminated
+        # (terminating can kill a worker holding the task queue's lock and hang the pool's own
+        # threads for good).
+        self.stop.set()
+        self.pool.close()
+        self.pool.join()
+        if self.store is not None:
+            shutil.rmtree(self.store.directory, ignore_errors=True)
+
+    def _buckets(self) -> list[cross_check.Bucket]:
+        count = self.conn.execute(text("SELECT count(*) FROM proposals")).scalar() or 0
+        at = text("SELECT id FROM proposals ORDER BY id LIMIT 1 OFFSET :k")
+        return cross_check.bucket_bounds(
+            lambda k: self.conn.execute(at, {"k": k}).scalar(), count, self.workers * _BUCKETS_PER_WORKER
+        )
+
+    def walk(self, walk: _Walk) -> None:
         parts = [
-            pool.apply_async(_walk_span, (source, walk.mac_keys, lo, hi, walk.facts is not None))
-            for lo, hi in ranges
+            self.pool.apply_async(_walk_span, (self.source, walk.mac_keys, lo, hi, self.store, index))
+            for index, (lo, hi) in enumerate(self.ranges)
         ]
         for part in parts:
             walk.join(part.get())
-    finally:
-        stop.set()
-        pool.close()
-        pool.join()
+
+    def cross_check(self) -> None:
+        assert self.store is not None
+        found = self.pool.starmap(
+            _check_bucket,
+            [(self.source, self.store, len(self.ranges), b) for b in range(len(self.store.buckets))],
+            chunksize=1,
+        )
+        bad = cross_check.first_of(found)
+        if bad is not None:
+            raise bad
 
 
 _stop: Any = None  # in a worker: the parent's "stop walking" event
@@ -375,165 +449,6 @@ def _until_stopped(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]
         if n % _BATCH == 0 and _stop is not None and _stop.is_set():
             return
         yield row
-
-
-def _note(facts: Facts, action: str, subject: str, data: dict[str, Any]) -> None:
-    pid = subject.partition(":")[2]
-    seen = facts.get(pid)
-    if seen is None:
-        seen = facts[pid] = [0, None, None, None, None]
-    if action == "proposal.created":
-        seen[_SEEN] |= _CREATED | _STATUS_SET
-        seen[_PAYLOAD] = data.get("payload_sha256")
-        seen[_STATUS] = data.get("status")
-    elif action in ("proposal.decided", "decision.recorded"):
-        reviewer = data.get("reviewer") or {}
-        edited = data.get("edited_payload")
-        _decided(
-            seen, (data.get("verdict"), reviewer.get("sub"), None if edited is None else sha256_hex(edited))
-        )
-        if action == "proposal.decided":
-            _set_status(seen, "approved" if data.get("verdict") == "approve" else "rejected")
-    elif action == "proposal.executed":
-        seen[_EXECUTION] = (data.get("status"), data.get("result_sha256"))
-        _set_status(seen, "executed" if data.get("status") == "succeeded" else "failed")
-    elif action == "proposal.expired":
-        # ``on_expiry: reject`` ends it rejected, with a system decision (no reviewer, no
-        # edit); events from before ``outcome`` existed mean expired.
-        outcome = data.get("outcome") or "expired"
-        _set_status(seen, outcome)
-        if outcome == "rejected":
-            _decided(seen, ("reject", None, None))
-    elif action == "proposal.cancelled":
-        _set_status(seen, "cancelled")
-
-
-def _set_status(seen: list[Any], status: str) -> None:
-    seen[_SEEN] |= _STATUS_SET
-    seen[_STATUS] = status
-
-
-def _decided(seen: list[Any], decision: tuple[Any, Any, Any]) -> None:
-    if seen[_DECISIONS] is None:
-        seen[_DECISIONS] = [decision]
-    else:
-        seen[_DECISIONS].append(decision)
-
-
-def _merge(facts: Facts, later: Facts) -> None:
-    """Add what a later range of the chain saw: as if one walk had gone on into it (a later
-    event's payload, status and execution win; decisions add up)."""
-    for pid, seen in later.items():
-        mine = facts.get(pid)
-        if mine is None:
-            facts[pid] = seen
-            continue
-        bits = seen[_SEEN]
-        if bits & _CREATED:
-            mine[_PAYLOAD] = seen[_PAYLOAD]
-        if bits & _STATUS_SET:
-            mine[_STATUS] = seen[_STATUS]
-        mine[_SEEN] |= bits
-        if seen[_DECISIONS] is not None:
-            earlier = mine[_DECISIONS]
-            mine[_DECISIONS] = seen[_DECISIONS] if earlier is None else earlier + seen[_DECISIONS]
-        if seen[_EXECUTION] is not None:
-            mine[_EXECUTION] = seen[_EXECUTION]
-
-
-def _payload_matches(recorded: str | None, payload: Any) -> bool:
-    """The payload's SHA-256 as placement computes it (orjson, keys sorted) or as canonical
-    JSON: the two agree for most payloads, and either is the one the event recorded. The
-    canonical one is several times slower, so it is computed only when the first differs."""
-    if hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest() == recorded:
-        return True
-    return sha256_hex(payload) == recorded
-
-
-def _result_digest(result: Any) -> str:
-    return hashlib.sha256(orjson.dumps(result)).hexdigest()
-
-
-# The rows compared with the facts, in the order a discrepancy among them is named.
-_PROPOSAL_ROWS = "SELECT id, status, payload{} FROM proposals ORDER BY id"
-_DECISION_ROWS = "SELECT id, proposal_id, verdict, reviewer_sub, edited_payload{} FROM decisions ORDER BY id"
-_EXECUTION_ROWS = "SELECT proposal_id, status, result{} FROM executions ORDER BY proposal_id"
-
-
-@contextmanager
-def _scan(conn: Connection, statement: str) -> Iterator[Iterator[tuple[Any, ...]]]:
-    """A table's rows straight off the driver's cursor, as the walk reads the events: JSON
-    as text (decoded with orjson, as the engine does), without SQLAlchemy's per-row work.
-    On PostgreSQL a server-side cursor in the session's transaction, so memory stays flat."""
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    sqlite = is_sqlite(str(conn.engine.url))
-    cur = driver.cursor() if sqlite else driver.cursor(name="signoff_audit_cross_check")
-    try:
-        cur.execute(statement.format("" if sqlite else "::text"))
-        # In batches: psycopg's server-side cursor costs a Python call per row iterated.
-        yield itertools.chain.from_iterable(iter(lambda: cur.fetchmany(_BATCH), []))
-    finally:
-        cur.close()
-
-
-def _json(value: str | None) -> Any:
-    return None if value is None else orjson.loads(value)
-
-
-def _cross_check(conn: Connection, facts: Facts) -> None:
-    """Every proposal, decision and execution row against what its events recorded."""
-    get = facts.get
-    with _scan(conn, _PROPOSAL_ROWS) as rows:
-        for pid, status, payload in rows:
-            seen = get(pid)
-            if seen is None or not seen[_SEEN] & _CREATED:
-                raise Discrepancy(f"proposal {pid}: no proposal.created event records it", f"proposal:{pid}")
-            if not _payload_matches(seen[_PAYLOAD], _json(payload)):
-                raise Discrepancy(
-                    f"proposal {pid}: its payload does not match the one its proposal.created event recorded",
-                    f"proposal:{pid}",
-                )
-            if seen[_STATUS] != status:
-                raise Discrepancy(
-                    f"proposal {pid}: its status is {status} but its events say {seen[_STATUS]}",
-                    f"proposal:{pid}",
-                )
-    with _scan(conn, _DECISION_ROWS) as rows:
-        for did, pid, verdict, sub, edited in rows:
-            seen = get(pid)
-            recorded = seen[_DECISIONS] if seen is not None else None
-            edit = None if edited is None or edited == "null" else sha256_hex(orjson.loads(edited))
-            if recorded is None or (verdict, sub, edit) not in recorded:
-                raise Discrepancy(
-                    f"decision {did} (proposal {pid}): {verdict} by {sub or 'policy or system'} does not "
-                    "match any proposal.decided, decision.recorded or proposal.expired event",
-                    f"decision:{did}",
-                )
-    # Each execution row matches at most one proposal's facts (one row per proposal), so
-    # when as many rows match as facts record an execution, none is missing.
-    matched = 0
-    with _scan(conn, _EXECUTION_ROWS) as rows:
-        for pid, status, result in rows:
-            seen = get(pid)
-            recorded = seen[_EXECUTION] if seen is not None else None
-            if recorded != (status, _result_digest(_json(result))):
-                raise Discrepancy(
-                    f"execution of proposal {pid}: its status or result does not match its "
-                    "proposal.executed event",
-                    f"execution:{pid}",
-                )
-            matched += 1
-    if matched == sum(1 for seen in facts.values() if seen[_EXECUTION] is not None):
-        return
-    with _scan(conn, _EXECUTION_ROWS) as rows:
-        rowed = {pid for pid, _, _ in rows}
-    for pid, seen in facts.items():  # the first the events named
-        if seen[_EXECUTION] is not None and pid not in rowed:
-            raise Discrepancy(
-                f"execution of proposal {pid}: the event records one but the row is missing",
-                f"execution:{pid}",
-            )
 
 
 _EXPECTED_TRIGGERS = {
@@ -630,26 +545,36 @@ def _result(
 
 
 def verify_full(
-    session: Session, cross_check: bool = True, sink: str | None = None, workers: int = 1
+    session: Session, cross_checked: bool = True, sink: str | None = None, workers: int = 1
 ) -> AuditVerification:
     """Everything from genesis; names the first discrepancy. With ``workers`` > 1 a large
     chain is walked by that many processes (the CLI passes the machine's cores; the API's
     background job keeps to its thread)."""
     keys, conn = get_keys(), session.connection()
     head = session.get(AuditHead, 1)
-    walk = _Walk(keys.mac_keys, facts={} if cross_check else None)
     cp = checkpoints.latest(session)
+    walk = _Walk(keys.mac_keys)
     try:
-        _walk_all(conn, walk, workers)
-        _check_head(keys, head, walk)
-        for each in session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)):  # type: ignore[arg-type]
-            _anchor(conn, _checkpoint_claims(keys, each), f"checkpoint:{each.seq}")
-        target = get_settings().audit_sink if sink is None else sink
-        anchored = checkpoints.sink_latest(target) if target else None
-        if anchored is not None:
-            _anchor(conn, anchored, "the external sink's last checkpoint")
-        if walk.facts is not None:
-            _cross_check(conn, walk.facts)
+        with _Parallel(conn, workers, cross_checked) as parallel:
+            if parallel is None:
+                walk.facts = {} if cross_checked else None
+                walk.run(_rows(conn, 0))
+            else:
+                parallel.walk(walk)
+            _check_head(keys, head, walk)
+            for each in session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)):  # type: ignore[arg-type]
+                _anchor(conn, _checkpoint_claims(keys, each), f"checkpoint:{each.seq}")
+            target = get_settings().audit_sink if sink is None else sink
+            anchored = checkpoints.sink_latest(target) if target else None
+            if anchored is not None:
+                _anchor(conn, anchored, "the external sink's last checkpoint")
+            if parallel is not None and cross_checked:
+                parallel.cross_check()
+            elif walk.facts is not None:
+                driver = conn.connection.driver_connection
+                found = cross_check.check(driver, is_sqlite(str(conn.engine.url)), walk.facts)
+                if found is not None:
+                    raise Discrepancy(found[2], found[3])
         # Last: a tampered row is named before the disabled guard that let it through.
         _check_guards(conn)
     except Discrepancy as bad:

@@ -178,9 +178,9 @@ def test_tail_and_checkpoints_deleted_is_caught_by_the_file_sink(
                     )
                 )
     with read_session() as session:
-        fooled = verification.verify_full(session, cross_check=False, sink="")
+        fooled = verification.verify_full(session, cross_checked=False, sink="")
         assert fooled.ok  # the database alone is fooled
-        result = verification.verify_full(session, cross_check=False, sink=sink)
+        result = verification.verify_full(session, cross_checked=False, sink=sink)
     assert not result.ok and result.first_bad == "the external sink's last checkpoint", result
     assert "removed" in (result.reason or "")
 
