@@ -123,13 +123,43 @@ def merge(facts: Facts, later: Facts) -> None:
             mine[_EXECUTION] = seen[_EXECUTION]
 
 
-def bucket_bounds(ids_at: Any, count: int, buckets: int) -> list[Bucket]:
-    """Proposal id ranges with about as many proposals each; `ids_at(k)` is the k-th
-    proposal id in order. Together they cover every string, so each fact and row falls in
-    exactly one, even one whose proposal row is missing."""
-    buckets = max(1, min(buckets, count))
-    cuts = sorted({ids_at(count * j // buckets) for j in range(1, buckets)})
+# Crockford's base32, as ULIDs are written: their first ten characters are the creation
+# time in milliseconds.
+_ULID_DIGITS = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_TIME_CHARS = 10
+
+
+def bucket_bounds(lowest: str | None, highest: str | None, buckets: int) -> list[Bucket]:
+    """Proposal id ranges for `buckets` checkers, cut at even steps of creation time between
+    the lowest and highest proposal ids (ULIDs): two index lookups, where counting out
+    quantiles read the whole index (two seconds for a million proposals on PostgreSQL).
+    Together the ranges cover every string, so each fact and row falls in exactly one,
+    whatever its id; ids that are not ULIDs only make the buckets uneven."""
+    start, end = _ulid_time(lowest), _ulid_time(highest)
+    if start is None or end is None or end <= start or buckets < 2:
+        return [(None, None)]
+    cuts = sorted({_ulid_prefix(start + (end - start) * j // buckets) for j in range(1, buckets)})
     return list(zip([None, *cuts], [*cuts, None], strict=True))
+
+
+def _ulid_time(ident: str | None) -> int | None:
+    if ident is None or len(ident) < _TIME_CHARS:
+        return None
+    value = 0
+    for char in ident[:_TIME_CHARS].upper():
+        digit = _ULID_DIGITS.find(char)
+        if digit < 0:
+            return None
+        value = value * 32 + digit
+    return value
+
+
+def _ulid_prefix(ms: int) -> str:
+    chars = []
+    for _ in range(_TIME_CHARS):
+        ms, digit = divmod(ms, 32)
+        chars.append(_ULID_DIGITS[digit])
+    return "".join(reversed(chars))
 
 
 def split(facts: Facts, buckets: list[Bucket]) -> list[Facts]:
