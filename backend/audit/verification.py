@@ -45,7 +45,13 @@ _BATCH = cross_check.BATCH
 Discrepancy = cross_check.Discrepancy
 
 
-_SQLITE_SELECT = "SELECT seq, id, at, actor, action, subject, data, prev_hash, hash, mac FROM audit_events"
+# SQLite turns the time SQLAlchemy stored ("YYYY-MM-DD HH:MM:SS.ffffff", UTC, always with
+# microseconds) into the hashed form itself; any other text comes marked with "!", for
+# Python to parse the slow way.
+_SQLITE_SELECT = (
+    "SELECT seq, id, CASE WHEN length(at) = 26 THEN replace(at, ' ', 'T') || 'Z' ELSE '!' || at END,"
+    " actor, action, subject, data, prev_hash, hash, mac FROM audit_events"
+)
 # PostgreSQL formats the time as the chain hashes it and hands the JSON over as text:
 # psycopg's own JSON and timestamptz loading were two thirds of the walk's CPU.
 _PG_SELECT = (
@@ -82,11 +88,9 @@ def _sqlite_batches(driver: Any, after: int, upto: int | None = None) -> Batches
     cur = driver.cursor()
     cur.execute(*_range(_SQLITE_SELECT, after, upto, "?"))
     while not _stopped() and (rows := cur.fetchmany(_BATCH)):
-        # Stored as "YYYY-MM-DD HH:MM:SS.ffffff" (UTC, always with microseconds).
-        yield [
-            (seq, ident, at.replace(" ", "T") + "Z" if len(at) == 26 else _sqlite_time(at), *rest)
-            for seq, ident, at, *rest in rows
-        ]
+        if any(row[2][0] == "!" for row in rows):  # rare: a time another client wrote
+            rows = [(*r[:2], _sqlite_time(r[2][1:]), *r[3:]) if r[2][0] == "!" else r for r in rows]
+        yield rows
     cur.close()
 
 
@@ -122,7 +126,7 @@ def _mac_states(key: bytes) -> tuple[Any, Any]:
     return hashlib.sha256(bytes(b ^ 0x36 for b in key)), hashlib.sha256(bytes(b ^ 0x5C for b in key))
 
 
-def mac_hex(states: tuple[Any, Any], message: bytes) -> str:
+def _mac_hex(states: tuple[Any, Any], message: bytes) -> str:
     inner, outer = states[0].copy(), states[1].copy()
     inner.update(message)
     outer.update(inner.digest())
@@ -184,7 +188,7 @@ class _Walk:
                     if mac:
                         kid, _, value = mac.partition(":")
                         state = states.get(kid)
-                        if state is None or not compare(mac_hex(state, digest.encode()), value):
+                        if state is None or not compare(_mac_hex(state, digest.encode()), value):
                             raise Discrepancy(
                                 f"event {ident} (seq {seq}): MAC does not match; not written with the "
                                 "audit key",
@@ -272,11 +276,18 @@ _MIN_SPAN = 100_000
 _SPANS_PER_WORKER = 4
 
 
+_SQLITE_MMAP = 1 << 32
+
+
 def _connect(source: tuple[str, str]) -> Any:
     """A worker's own read-only connection to the database `source` names."""
     kind, where = source
     if kind == "sqlite":
-        return sqlite3.connect(where, uri=True)
+        driver = sqlite3.connect(where, uri=True)
+        # Pages mapped rather than read: a walk reads the whole file once, and copying each
+        # page out of the kernel was a tenth of a worker's time.
+        driver.execute(f"PRAGMA mmap_size = {_SQLITE_MMAP}")
+        return driver
     driver = psycopg.connect(where)
     driver.read_only = True
     return driver

@@ -351,6 +351,29 @@ def test_disabled_trigger_is_named(fresh_database: Database) -> None:
     assert not result.ok and (result.first_bad or "").startswith("trigger:audit_events_no_"), result
 
 
+def test_a_time_stored_in_another_format_still_verifies(fresh_database: Database) -> None:
+    """The same instant written as another client would (ISO 8601 with an offset, on SQLite)
+    hashes as the original did: the walk parses it the slow way. Only the dropped or disabled
+    trigger that let the rewrite through is named."""
+    _activity()
+    event = _events()[3]
+    _unguard(fresh_database)
+    with get_engine().begin() as conn:
+        if fresh_database.kind == "sqlite":
+            stored = conn.execute(
+                text("SELECT at FROM audit_events WHERE seq = :s"), {"s": event["seq"]}
+            ).scalar()
+            other = stored.replace(" ", "T") + "+00:00"
+            conn.execute(
+                text("UPDATE audit_events SET at = :at WHERE seq = :s"), {"at": other, "s": event["seq"]}
+            )
+        else:  # timestamptz has no text format to vary: the same instant, rewritten
+            conn.execute(text("UPDATE audit_events SET at = at WHERE seq = :s"), {"s": event["seq"]})
+    result = _full()
+    assert result.checked == result.events, result
+    assert (result.first_bad or "").startswith("trigger:audit_events_no_"), result
+
+
 def test_cli_full_verify_names_the_row(fresh_database: Database) -> None:
     activity = _activity()
     with get_engine().begin() as conn:
