@@ -18,29 +18,30 @@ and verifying a large trail, in full from the CLI and incrementally as the Audit
    no rows instead: the walk alone, with nothing to cross-check.
 Targets: < 0.2 ms p99 added; full verify of 3.5M events < 30 s; incremental < 1 s.
 
-The CLI walks the chain in one process per core, each over ranges of seq, and joins the
-ranges (``backend/audit/verification.py``, ``_walk_all``), then compares every row with the
-facts the events recorded (``_cross_check``, in the parent); the time it prints is the CLI's
-and its workers', not the database server's. Measured 2026-12-01 on the shared 2-core AMD
-EPYC machine (other sessions running; load average given per figure):
+The CLI walks the chain in one process per core, each over ranges of seq, the parent joining
+the ranges (``backend/audit/verification.py``, ``_Parallel``); the walkers leave the facts
+the events recorded on disk by bucket of proposal id, and the same processes then compare
+each bucket's rows with its facts (``backend/audit/cross_check.py``). The time it prints is
+the CLI's and its workers', not the database server's. ``--split`` times the two steps.
 
-- added p99, CPU time (wall): a decision 0.06-0.13 ms (0.10-4.4 ms), a create in approve
-  mode 0.01-0.02 ms (0.01-0.03 ms), in execute mode 0.06-0.14 ms (0.11-5.3 ms). The wall
-  p99 is the calls the scheduler paused; the receipt's Ed25519 signature is the bulk.
-- 3.5M events of proposals (939,000, with 873,000 decisions and 732,000 executions), SQLite,
-  load 3 to 3.5: 41.2 s wall, 40.2 s CPU (11.5 µs per event), peak RSS 1.0 GB (the parent,
-  holding the facts); in process, the workers' walk 29.8 s CPU, the parent 11.0 s (the
-  cross-check 6.2 s of it; the rest unpickling and joining the ranges' facts, overlapping
-  the walk, and starting up). On two idle cores that is about 25 s (estimated: the walk
-  split in two, then the cross-check and the last range's join). Before (the facts as dicts
-  merged after the walk, rows read through SQLAlchemy): 57.7 s CPU, 1.3 GB. Incremental
-  22 ms median.
-- The same on PostgreSQL, load 6 to 7.5: 53.2 s wall, 35.9 s CPU (10.3 µs per event), 1.0 GB;
-  workers 28.2 s, parent 10.1 s (cross-check 4.5 s); about 23 s on two idle cores plus the
-  server's share (~1.7 µs per event for the walk): about 27 s. Before: 53.5 s CPU. Incremental
-  52 ms median.
-- ``--chain-only`` (no rows): about 6 µs of CPU per event, 11-12 s on two idle cores; before
-  the walk was split (one process, psycopg loading the JSON and the times), 30 µs, 107 s.
+Measured 2026-12-01 (evening) on the 2-core AMD EPYC machine with nothing else running; the
+machine ran about 40 % slower than earlier that day (a bare FastAPI insert, ``bench/ingest.py``,
+948/s on SQLite against about 1,580/s earlier):
+
+- added p99, CPU time: a decision 0.157 ms, a create in approve mode 0.018 ms, in execute
+  mode 0.161 ms (the receipt's Ed25519 signature is the bulk).
+- 3.5M events of proposals (939,000, with 873,000 decisions and 732,000 executions),
+  PostgreSQL: 28.9-35.2 s wall from the CLI over an hour (33-43 s of its CPU, the server's
+  about 10 s more), peak RSS of one process 360 MB; in process, the walk 20.7-23.2 s and the
+  cross-check 5.7-7.3 s. This script's own run, on the trail it had just written: 33.3 s
+  (41.3 s CPU). Not under 30 s in every run. The same trail before this design (the parent merging every range's facts, 1.0 GB,
+  and cross-checking alone): 37-41 s, 51-57 s of CPU. Incremental: 67 ms median.
+- SQLite, the same trail: 21.2-32.8 s wall from the CLI, 34-45 s of CPU (the workers map the
+  file, so their peak RSS, 790 MB, counts the mapped pages); before, 29.9-32.8 s, 51-53 s.
+  Incremental: 13 ms median (PostgreSQL 67-97 ms).
+- ``--chain-only`` (no rows): about 6 µs of CPU per event, 11-12 s on two idle cores (an
+  earlier measurement); before the walk was split (one process, psycopg loading the JSON and
+  the times), 30 µs, 107 s.
 """
 
 import argparse
