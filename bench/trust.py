@@ -34,8 +34,8 @@ machine ran about 40 % slower than earlier that day (a bare FastAPI insert, ``be
   PostgreSQL: 28.9-35.2 s wall from the CLI over an hour (33-43 s of its CPU, the server's
   about 10 s more), peak RSS of one process 360 MB; in process, the walk 20.7-23.2 s and the
   cross-check 5.7-7.3 s. This script's own run, on the trail it had just written: 33.3 s
-  (41.3 s CPU). Not under 30 s in every run. The same trail before this design (the parent merging every range's facts, 1.0 GB,
-  and cross-checking alone): 37-41 s, 51-57 s of CPU. Incremental: 67 ms median.
+  (41.3 s CPU). Not under 30 s in every run. The same trail before this design (the parent
+  merging every range's facts, 1.0 GB, and cross-checking alone): 37-41 s, 51-57 s of CPU.
 - SQLite, the same trail: 21.2-32.8 s wall from the CLI, 34-45 s of CPU (the workers map the
   file, so their peak RSS, 790 MB, counts the mapped pages); before, 29.9-32.8 s, 51-53 s.
   Incremental: 13 ms median (PostgreSQL 67-97 ms).

@@ -240,7 +240,10 @@ def check(driver: Any, sqlite: bool, facts: Facts, bucket: Bucket = (None, None)
         return None
     with _scan(driver, sqlite, _EXECUTION_ROWS, "proposal_id", bucket) as rows:
         rowed = {pid for pid, _, _ in rows}
-    missing = min(pid for pid, seen in facts.items() if seen[_EXECUTION] is not None and pid not in rowed)
+    recorded_only = (pid for pid, seen in facts.items() if seen[_EXECUTION] is not None and pid not in rowed)
+    missing = min(recorded_only, default=None)
+    if missing is None:  # the counts differed, yet every recorded execution has its row
+        return None
     return (
         _MISSING_EXECUTION,
         missing,

@@ -429,11 +429,18 @@ class _Parallel:
         context = multiprocessing.get_context(
             "fork" if "fork" in multiprocessing.get_all_start_methods() else None
         )
-        self.stop = context.Event()
-        processes = min(self.workers, len(self.ranges))
-        self.pool = context.Pool(processes, initializer=_watch, initargs=(self.stop,))
         if self.cross_checked:
-            self.store = _FactStore(tempfile.mkdtemp(prefix="signoff-verify-"), self._buckets())
+            # Before the pool: a failed query leaves no processes and no directory behind.
+            buckets = self._buckets()
+            self.store = _FactStore(tempfile.mkdtemp(prefix="signoff-verify-"), buckets)
+        self.stop = context.Event()
+        try:
+            processes = min(self.workers, len(self.ranges))
+            self.pool = context.Pool(processes, initializer=_watch, initargs=(self.stop,))
+        except BaseException:
+            if self.store is not None:
+                shutil.rmtree(self.store.directory, ignore_errors=True)
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
