@@ -36,7 +36,7 @@ machine ran about 40 % slower than earlier that day (a bare FastAPI insert, ``be
   cross-check 5.7-7.3 s. This script's own run, on the trail it had just written: 33.3 s
   (41.3 s CPU). Not under 30 s in every run. The same trail before this design (the parent
   merging every range's facts, 1.0 GB, and cross-checking alone): 37-41 s, 51-57 s of CPU.
-- SQLite, the same trail: 21.2-32.8 s wall from the CLI, 34-45 s of CPU (the workers map the
+- SQLite, a trail built the same way: 21.2-32.8 s wall from the CLI, 34-45 s of CPU (the workers map the
   file, so their peak RSS, 790 MB, counts the mapped pages); before, 29.9-32.8 s, 51-53 s.
   Incremental: 13 ms median (PostgreSQL 67-97 ms).
 - ``--chain-only`` (no rows): about 6 µs of CPU per event, 11-12 s on two idle cores (an

@@ -279,7 +279,12 @@ def _scan(
 ) -> Iterator[Iterator[tuple[Any, ...]]]:
     """A table's rows in `bucket` straight off the driver's cursor, as the walk reads the
     events: JSON as text (decoded with orjson, as the engine does), without SQLAlchemy's
-    per-row work. On PostgreSQL a server-side cursor, so memory stays flat."""
+    per-row work. On PostgreSQL a server-side cursor, so memory stays flat.
+
+    The range is compared in the database's collation, the facts were split in code point
+    order (:func:`split`). The cuts are ULID prefixes, ordered alike in both, so each row is
+    still read by exactly one bucket; an id that sorts differently in a database's locale (not
+    a ULID) can only be reported as a discrepancy, never left unchecked."""
     mark = "?" if sqlite else "%s"
     low, high = bucket
     terms = [f"{column} >= {mark}"] if low is not None else []
