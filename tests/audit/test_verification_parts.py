@@ -7,10 +7,10 @@ import hmac
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from ulid import ULID
 
 from backend.audit import cross_check
 from backend.audit.verification import _mac_hex, _mac_states
-from models.common import new_id
 
 
 @pytest.mark.parametrize("length", [1, 16, 32, 63, 64, 65, 200])
@@ -29,9 +29,10 @@ def test_a_different_key_gives_a_different_mac() -> None:
 def test_buckets_cover_every_id_once(ids: list[str], buckets: int) -> None:
     """Whatever the ids (ULIDs or not), each lands in exactly one bucket, and the split keeps
     every fact, in the walk's order."""
-    real = sorted(new_id() for _ in range(20))
+    # Proposals created over a few minutes, as a real trail's are.
+    real = sorted(str(ULID.from_timestamp(1_700_000_000 + 9.7 * i)) for i in range(20))
     bounds = cross_check.bucket_bounds(real[0], real[-1], buckets)
-    assert bounds[0][0] is None and bounds[-1][1] is None
+    assert len(bounds) == buckets and bounds[0][0] is None and bounds[-1][1] is None
     facts = {pid: [0, None, None, None, None] for pid in [*ids, *real]}
     parts = cross_check.split(facts, bounds)
     assert sum(len(p) for p in parts) == len(facts)
