@@ -10,6 +10,7 @@ import json
 import secrets
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -17,6 +18,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 
 from backend.demo.stack import stop, wait_http
+from tests.support.servers import free_port
 
 HERE = Path(__file__).resolve().parent / "node"
 REDIRECT = "http://localhost/callback"
@@ -27,14 +29,30 @@ class NodeOidcProvider:
         node = shutil.which("node")
         if node is None or not (HERE / "node_modules" / "oidc-provider").is_dir():
             raise RuntimeError("oidc-provider is not installed: run 'bash scripts/ensure-node.sh'")
-        self.port = port
-        self.issuer = issuer or f"http://localhost:{port}"
-        self.base = f"http://localhost:{port}"
-        args = [node, str(HERE / "oidc-server.mjs"), str(port), self.issuer]
-        if keys_file is not None:
-            args.append(str(keys_file))
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_http(f"{self.base}/.well-known/openid-configuration", self.proc)
+        # Once in four fresh-clone CI runs the provider, alive, never answered within 60 s.
+        # It is started once more then, on a new port unless the issuer is fixed, and a
+        # second failure names the provider's own last words (its log file).
+        for attempt in (1, 2):
+            self.port = port
+            self.issuer = issuer or f"http://localhost:{port}"
+            self.base = f"http://localhost:{port}"
+            args = [node, str(HERE / "oidc-server.mjs"), str(port), self.issuer]
+            if keys_file is not None:
+                args.append(str(keys_file))
+            log = tempfile.NamedTemporaryFile(prefix="node-oidc-", suffix=".log", delete=False)  # noqa: SIM115
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                wait_http(f"{self.base}/.well-known/openid-configuration", self.proc, timeout=40)
+                return
+            except (TimeoutError, RuntimeError) as exc:
+                stop(self.proc)
+                said = Path(log.name).read_text(errors="replace")[-2000:]
+                if attempt == 2:
+                    raise RuntimeError(f"{exc}; the provider said: {said or '(nothing)'}") from None
+                if issuer is None:
+                    port = free_port()
+            finally:
+                log.close()
 
     def set_user(self, sub: str, **claims: Any) -> None:
         httpx.put(f"{self.base}/test/users/{sub}", json=claims, timeout=10).raise_for_status()
