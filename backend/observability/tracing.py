@@ -23,6 +23,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -221,47 +222,55 @@ def current_span() -> Span | None:
     return current if current.is_recording() else None
 
 
+@dataclass(frozen=True)
+class Batch:
+    """A ``placement.batch`` span, as the requests it placed need it: its context to link,
+    and the request span it is the child of (which needs no link)."""
+
+    context: SpanContext
+    parent: Span
+
+
 @contextmanager
-def placement_batch(requests: Sequence[Span | None]) -> Iterator[None]:
+def placement_batch(requests: Sequence[Span | None]) -> Iterator[Batch | None]:
     """One ``placement.batch`` span for proposals placed together: the child of the first
-    traced request, and linked from each other request's span, so every proposal's trace
-    reaches the batch that placed it. One span per batch, not one per proposal: a span
-    costs tens of microseconds to record and encode, a link a few."""
+    traced request. One span per batch, not one per proposal: a span costs tens of
+    microseconds to record and encode, a link a few. The writer thread only opens it; each
+    request's span is linked and annotated by :func:`placed`, on the event loop, since the
+    writer's time is what every waiting request waits for."""
     first = next((s for s in requests if s is not None and s.is_recording()), None)
     if first is None:  # tracing off, or no request of this batch is sampled
-        yield
+        yield None
         return
     parent = trace.set_span_in_context(first)
     attributes = {"signoff.batch.size": len(requests)}
     with tracer().start_as_current_span("placement.batch", context=parent, attributes=attributes) as batch:
-        here = batch.get_span_context()
-        for s in requests:
-            if s is not None and s is not first and s.is_recording():
-                s.add_link(here)
-        yield
+        yield Batch(batch.get_span_context(), first)
 
 
-def placed(requests: Sequence[Span | None], outcomes: Sequence[Any]) -> None:
-    """Each request's span says what placing did: the proposal, and the policy's judgement
-    (its version, outcome and rule ids), as attributes rather than spans of their own."""
-    for s, outcome in zip(requests, outcomes, strict=False):
-        if s is None or not s.is_recording():
-            continue
-        body = getattr(outcome, "body", None)
-        if isinstance(body, dict):
-            policy = body.get("policy") or {}
-            annotate(
-                s,
-                {
-                    "signoff.proposal.id": body.get("id"),
-                    "signoff.proposal.status": body.get("status"),
-                    "signoff.policy.version": policy.get("version"),
-                    "signoff.policy.outcome": policy.get("outcome") or None,
-                    "signoff.policy.ids": policy.get("policy_ids"),
-                },
-            )
-        elif isinstance(outcome, BaseException):
-            s.set_attribute("signoff.error", type(outcome).__name__)
+def placed(request: Span | None, outcome: Any, batch: Batch | None) -> None:
+    """A request's span says what placing did: the proposal, and the policy's judgement (its
+    version, outcome and rule ids), as attributes rather than spans of their own; and it
+    links the batch that placed it, unless it is that batch's parent."""
+    if request is None or not request.is_recording():
+        return
+    if batch is not None and request is not batch.parent:
+        request.add_link(batch.context)
+    body = getattr(outcome, "body", None)
+    if isinstance(body, dict):
+        policy = body.get("policy") or {}
+        annotate(
+            request,
+            {
+                "signoff.proposal.id": body.get("id"),
+                "signoff.proposal.status": body.get("status"),
+                "signoff.policy.version": policy.get("version"),
+                "signoff.policy.outcome": policy.get("outcome") or None,
+                "signoff.policy.ids": policy.get("policy_ids"),
+            },
+        )
+    elif isinstance(outcome, BaseException):
+        request.set_attribute("signoff.error", type(outcome).__name__)
 
 
 # --- requests ------------------------------------------------------------------------------

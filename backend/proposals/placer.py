@@ -22,7 +22,6 @@ import asyncio
 import queue
 import threading
 import time
-from typing import Any
 
 import structlog
 from opentelemetry.trace import Span
@@ -42,7 +41,7 @@ LINGER_AFTER = 4
 # the benchmark's idempotency keys were fixed, so the figures include replays).
 WRITERS = 1
 
-# The request's span rides along (tracing on) so placing can annotate it and link the batch.
+# The request's span rides along (tracing on), to be annotated and linked to its batch.
 _Waiter = tuple[Placement, asyncio.AbstractEventLoop, "asyncio.Future[Placed]", Span | None]
 
 
@@ -97,24 +96,28 @@ class Placer:
             waiting = self._collect(linger if busy else 0.0)
             busy = len(waiting) >= LINGER_AFTER
             outcomes: list[Placed | BaseException]
-            requests = [span for _, _, _, span in waiting]
-            with tracing.placement_batch(requests):
+            with tracing.placement_batch([span for _, _, _, span in waiting]) as batch:
                 try:
                     outcomes = list(place_batch([item for item, _, _, _ in waiting]))
                 except BaseException as exc:
                     log.exception("placement batch failed", size=len(waiting))
                     outcomes = [exc] * len(waiting)
-                tracing.placed(requests, outcomes)
             # One wake-up per event loop, not one per proposal: each is a write to the loop's pipe.
-            answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Placed], Any]]] = {}
-            for (_, loop, future, _), outcome in zip(waiting, outcomes, strict=True):
-                answers.setdefault(loop, []).append((future, outcome))
+            answers: dict[asyncio.AbstractEventLoop, list[_Answer]] = {}
+            for (_, loop, future, span), outcome in zip(waiting, outcomes, strict=True):
+                answers.setdefault(loop, []).append((future, outcome, span))
             for loop, settled in answers.items():
-                loop.call_soon_threadsafe(_settle, settled)
+                loop.call_soon_threadsafe(_settle, settled, batch)
 
 
-def _settle(answers: list[tuple["asyncio.Future[Placed]", Placed | BaseException]]) -> None:
-    for future, outcome in answers:
+_Answer = tuple["asyncio.Future[Placed]", "Placed | BaseException", Span | None]
+
+
+def _settle(answers: list[_Answer], batch: tracing.Batch | None) -> None:
+    """On the event loop: each request's span learns what became of it (off the writer
+    thread, tracing on), then the request its answer."""
+    for future, outcome, span in answers:
+        tracing.placed(span, outcome, batch)
         if future.done():  # the client went away; its proposal stands (its key replays it)
             continue
         if isinstance(outcome, BaseException):

@@ -128,8 +128,8 @@ def test_a_batch_is_one_span_in_the_first_requests_trace_linked_from_the_others(
     unsampled = NonRecordingSpan(SpanContext(7, 8, is_remote=True, trace_flags=TraceFlags(0)))
     first, second = t.start_span("POST /v1/proposals"), t.start_span("POST /v1/proposals")
     requests = [unsampled, first, second]
-    with tracing.placement_batch(requests):
-        pass
+    with tracing.placement_batch(requests) as batch:
+        assert batch is not None
     placed = Placed(
         201,
         {
@@ -138,7 +138,9 @@ def test_a_batch_is_one_span_in_the_first_requests_trace_linked_from_the_others(
             "policy": {"version": 4, "outcome": "propose", "policy_ids": ["r1"]},
         },
     )
-    tracing.placed(requests, [Placed(201, {"id": "prop_0"}), placed, ApiError(409, "conflict", "no")])
+    outcomes = [Placed(201, {"id": "prop_0"}), placed, ApiError(409, "conflict", "no")]
+    for request, outcome in zip(requests, outcomes, strict=True):
+        tracing.placed(request, outcome, batch)
     first.end()
     second.end()
     spans = {s.name: s for s in memory.get_finished_spans() if s.name == "placement.batch"}
@@ -161,6 +163,6 @@ def test_a_batch_of_unsampled_requests_makes_no_span(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("signoff"))
     monkeypatch.setattr(tracing, "_enabled", True)
     unsampled = NonRecordingSpan(SpanContext(7, 8, is_remote=True, trace_flags=TraceFlags(0)))
-    with tracing.placement_batch([unsampled, None]):
-        pass
+    with tracing.placement_batch([unsampled, None]) as batch:
+        assert batch is None
     assert memory.get_finished_spans() == ()
