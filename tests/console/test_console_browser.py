@@ -315,10 +315,14 @@ def test_drafts_survive_a_reload(
     _open(page, console, case["id"])
     keyed(page, "approve_note").locator("input").fill("Checked the order history")
     keyed(page, "approve_note").locator("input").press("Enter")
+    # Each draft lands in the URL with its own rerun; the next is typed once it has, so no
+    # rerun in flight meets a half-typed widget.
+    page.wait_for_function("() => location.search.includes('approve_note=')")
     page.get_by_role("tab", name="Reject").click()
     keyed(page, f"r_{case['id']}").click()
     page.get_by_role("option", name="Wrong amount").click()
     page.keyboard.press("Escape")
+    page.wait_for_function(f"() => new URLSearchParams(location.search).has('r_{case['id']}')")
     keyed(page, "reject_note").locator("textarea").fill("Customer paid 40, not 44")
     keyed(page, "reject_note").locator("textarea").press("Tab")
     page.wait_for_function("() => location.search.includes('reject_note=')")
