@@ -44,6 +44,10 @@ def audit_verify(
     sink: Annotated[
         str | None, typer.Option(help="A file sink (file:/path) to check the chain against.")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Processes for --full (default: one per core)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Check the chain's MACs and checkpoints and name the first discrepancy (exit 1 if any).
@@ -52,7 +56,7 @@ def audit_verify(
     with read_session() as session:
         result = (
             # Every core: hashing is CPU-bound, one process walks each part of the chain.
-            verification.verify_full(session, sink=sink, workers=os.cpu_count() or 1)
+            verification.verify_full(session, sink=sink, workers=workers or os.cpu_count() or 1)
             if full
             else verification.verify_incremental(session)
         )

@@ -378,15 +378,15 @@ def test_cli_full_verify_names_the_row(fresh_database: Database) -> None:
     activity = _activity()
     with get_engine().begin() as conn:
         conn.execute(text("UPDATE proposals SET status = 'approved' WHERE id = :p"), {"p": activity.rejected})
-    run = subprocess.run(
-        [sys.executable, "-m", "backend.cli", "audit", "verify", "--full"],
-        env={"SIGNOFF_DATABASE_URL": fresh_database.url, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert run.returncode == 1
-    assert activity.rejected in run.stderr and "Traceback" not in run.stderr
+    env = {"SIGNOFF_DATABASE_URL": fresh_database.url, "PATH": "/usr/bin:/bin"}
+    verify = [sys.executable, "-m", "backend.cli", "audit", "verify", "--full"]
+    for extra in ([], ["--workers", "1"]):
+        run = subprocess.run([*verify, *extra], env=env, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 1
+        assert activity.rejected in run.stderr and "Traceback" not in run.stderr
+    run = subprocess.run([*verify, "--workers", "0"], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "--workers" in run.stderr and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
 
 
 def _boundaries() -> tuple[int, int]:
