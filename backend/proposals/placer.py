@@ -117,7 +117,10 @@ def _settle(answers: list[_Answer], batch: tracing.Batch | None) -> None:
     """On the event loop: each request's span learns what became of it (off the writer
     thread, tracing on), then the request its answer."""
     for future, outcome, span in answers:
-        tracing.placed(span, outcome, batch)
+        try:
+            tracing.placed(span, outcome, batch)
+        except Exception:  # a trace is never worth an unanswered request
+            log.warning("placement_trace_failed", exc_info=True)
         if future.done():  # the client went away; its proposal stands (its key replays it)
             continue
         if isinstance(outcome, BaseException):

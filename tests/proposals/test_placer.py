@@ -4,7 +4,10 @@ import asyncio
 import threading
 import time
 
-from backend.proposals.batch import Placement
+import pytest
+
+from backend.proposals import placer as placer_module
+from backend.proposals.batch import Placed, Placement
 from backend.proposals.placer import MAX_BATCH, Placer, _Waiter
 from models.proposals import ProposalCreate
 from tests.support.factories import refund_proposal
@@ -56,4 +59,20 @@ def test_lingering_gathers_proposals_that_arrive_while_it_waits() -> None:
     batch = placer._collect(1.0)
     feeder.join()
     assert _names(batch) == [f"agent-{n}" for n in range(6)]
+    loop.close()
+
+
+def test_a_failing_trace_annotation_still_answers_every_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_: object) -> None:
+        raise RuntimeError("exporter gone")
+
+    monkeypatch.setattr(placer_module.tracing, "placed", broken)
+    loop = asyncio.new_event_loop()
+    futures = [loop.create_future() for _ in range(3)]
+    answers = [(futures[0], Placed(201, {"id": "a"}), None), (futures[1], ValueError("no"), None)]
+    answers.append((futures[2], Placed(200, {"id": "c"}), None))
+    placer_module._settle(answers, None)
+    assert futures[0].result().body == {"id": "a"}
+    assert isinstance(futures[1].exception(), ValueError)
+    assert futures[2].result().status == 200
     loop.close()
