@@ -485,7 +485,7 @@ _stop: Any = None  # in a worker: the parent's "stop walking" event
 
 def _watch(stop: Any) -> None:
     """A worker's start: the parent's stop event, and no cyclic garbage collector. The facts
-    are millions of small lists and tuples, built and unpickled here, and each collection
+    are millions of small lists and tuples, built and loaded here, and each collection
     pass walks all of them (a fifth of a worker's time); nothing here makes cycles."""
     global _stop
     _stop = stop
