@@ -52,7 +52,9 @@ class NodeOidcProvider:
                 if issuer is None:
                     port = free_port()
             finally:
+                # The provider keeps its own handle; the name is only for reading it back.
                 log.close()
+                Path(log.name).unlink(missing_ok=True)
 
     def set_user(self, sub: str, **claims: Any) -> None:
         httpx.put(f"{self.base}/test/users/{sub}", json=claims, timeout=10).raise_for_status()
